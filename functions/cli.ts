@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { resolve } from 'node:path';
+import { loadDjConfig, DjConfigError, type DjConfig } from './config/datajoint.js';
+import { openCatalog } from './catalog/index.js';
+import { openStore } from './stores/index.js';
+import { LocalRunFolder } from './engine/run-folder.js';
+import { ConfigurationError, describeError } from './engine/errors.js';
+import { parseDuration } from './cli/duration.js';
+import { executeRun, runOptions } from './cli/execute.js';
+import { runDemo } from './demo/run-demo.js';
+
+interface CommonFlags {
+  schema: string[];
+  store?: string;
+  grace: number;
+  json: boolean;
+  verbose: boolean;
+  runDir: string;
+  legacyRootLayout: boolean;
+  concurrency: number;
+  progress: boolean;
+  confirm?: boolean;
+}
+
+const EXIT_ERRORS = 1;
+const EXIT_USAGE = 2;
+
+function positiveInt(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return value;
+}
+
+function duration(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new InvalidArgumentError(describeError(error));
+  }
+}
+
+function withCommonOptions(command: Command): Command {
+  return command
+    .option('-s, --schema <name>', 'collect this schema (repeat for several); default: every schema with storage columns', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--store <name>', 'collect this store only; default: every configured store')
+    .addOption(new Option('--grace <duration>', 'never delete objects younger than this (e.g. 0, 90m, 24h, 7d)').default(24 * 3600_000, '24h').argParser(duration))
+    .option('--json', 'print the report as JSON', false)
+    .option('-v, --verbose', 'name every object deleted (collect) or that would be deleted (scan)', false)
+    .option('--run-dir <dir>', 'where run folders and reports are written', 'djgc-runs')
+    .option('--legacy-root-layout', 'also collect schema-addressed objects at the store root, as DataJoint ≤ 2.3.0 wrote them', false)
+    .addOption(new Option('--concurrency <n>', 'columns read and shards swept at once').default(4).argParser(positiveInt))
+    .option('--no-progress', 'no progress bars (they are drawn only on a terminal anyway)');
+}
+
+async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags, deleteObjects: boolean, unconfirmed: boolean): Promise<number> {
+  const db = config.database!;
+  if (!db.host) throw new ConfigurationError('no database host configured: set DJ_HOST or "database.host" in datajoint.json.');
+  if (!db.user) throw new ConfigurationError('no database user configured: set DJ_USER, "database.user" in datajoint.json, or the secret file .secrets/database.user.');
+  const catalog = await openCatalog({
+    backend: db.backend,
+    host: db.host,
+    port: db.port,
+    user: db.user,
+    ...(db.password !== undefined ? { password: db.password } : {}),
+    database: db.databaseName,
+  });
+  try {
+    const { exitCode } = await executeRun(
+      { catalog, stores: config.stores, defaultStore: config.defaultStore, openStore, folder: new LocalRunFolder(resolve(flags.runDir)) },
+      runOptions({
+        schemas: flags.schema,
+        ...(flags.store !== undefined ? { store: flags.store } : {}),
+        graceMs: flags.grace,
+        deleteObjects,
+        legacyRootLayout: flags.legacyRootLayout,
+        concurrency: flags.concurrency,
+      }),
+      { json: flags.json, verbose: flags.verbose, progress: flags.progress && process.stderr.isTTY === true, unconfirmedCollect: unconfirmed },
+    );
+    return exitCode;
+  } finally {
+    await catalog.close();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const program = new Command('djgc')
+    .description(
+      'Find and delete objects in DataJoint object storage that no table row references any more.\n\n' +
+        'djgc reads the database and store settings the way DataJoint does: datajoint.json (searched\n' +
+        'from this folder upward), .secrets/, and the DJ_HOST, DJ_USER, DJ_PASS, DJ_BACKEND, DJ_STORES\n' +
+        'environment variables. With no database configured, `djgc` runs a demonstration on an\n' +
+        'embedded PostgreSQL and a local folder.',
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  let exitCode = 0;
+
+  withCommonOptions(
+    program
+      .command('scan')
+      .description('report orphaned objects; deletes nothing')
+      .addHelpText('after', '\nExample:\n  djgc scan --schema my_lab --grace 48h'),
+  ).action(async (flags: CommonFlags) => {
+    const config = requireDatabase(loadDjConfig());
+    exitCode = await collectOnConfiguredDatabase(config, flags, false, false);
+  });
+
+  withCommonOptions(
+    program
+      .command('collect')
+      .description('delete orphaned objects older than the grace period (a dry run unless --confirm is given)')
+      .option('--confirm', 'really delete; without it, collect only reports what it would delete', false)
+      .addHelpText('after', '\nExamples:\n  djgc collect --schema my_lab            # dry run: shows what would go\n  djgc collect --schema my_lab --confirm  # deletes'),
+  ).action(async (flags: CommonFlags) => {
+    const config = requireDatabase(loadDjConfig());
+    exitCode = await collectOnConfiguredDatabase(config, flags, flags.confirm === true, flags.confirm !== true);
+  });
+
+  program
+    .command('demo')
+    .description('scan and collect a demonstration schema on an embedded PostgreSQL and a local folder (no setup needed)')
+    .option('--dir <dir>', 'folder for the demonstration store and reports', '.djgc-demo')
+    .option('--json', 'print the reports as JSON', false)
+    .option('-v, --verbose', 'name every object deleted', false)
+    .action(async (flags: { dir: string; json: boolean; verbose: boolean }) => {
+      exitCode = await runDemo({ dir: resolve(flags.dir), json: flags.json, verbose: flags.verbose });
+    });
+
+  program.action(async () => {
+    const config = loadDjConfig();
+    if (config.database) {
+      process.stderr.write('No command given: running `djgc scan` (nothing is deleted). See `djgc --help`.\n');
+      exitCode = await collectOnConfiguredDatabase(
+        config,
+        { schema: [], grace: 24 * 3600_000, json: false, verbose: false, runDir: 'djgc-runs', legacyRootLayout: false, concurrency: 4, progress: true },
+        false,
+        false,
+      );
+    } else {
+      process.stderr.write('No database configured (datajoint.json or DJ_HOST): running the demonstration on an embedded PostgreSQL.\n\n');
+      exitCode = await runDemo({ dir: resolve('.djgc-demo'), json: false, verbose: false });
+    }
+  });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    if (code?.startsWith('commander.')) return EXIT_USAGE;
+    throw error;
+  }
+  return exitCode;
+}
+
+function requireDatabase(config: DjConfig): DjConfig {
+  if (!config.database) {
+    throw new ConfigurationError(
+      'no database configured. Set DJ_HOST (and DJ_USER, DJ_PASS, DJ_BACKEND) or add a "database" block to datajoint.json ' +
+        'in this folder or a parent. To see djgc work without a database, run `djgc demo`.',
+    );
+  }
+  return config;
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const usage = error instanceof ConfigurationError || error instanceof DjConfigError;
+    process.stderr.write(`djgc: ${describeError(error)}\n${usage ? '' : 'Nothing was deleted after this error.\n'}`);
+    process.exitCode = usage ? EXIT_USAGE : EXIT_ERRORS;
+  },
+);

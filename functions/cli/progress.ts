@@ -1,0 +1,74 @@
+import cliProgress from 'cli-progress';
+import type { RunEvent, RunObserver } from '../engine/events.js';
+
+export interface ConsoleObserverOptions {
+  /** Draw progress bars (only on a terminal). */
+  progress: boolean;
+  /** Name every deleted (and re-check-saved) object. */
+  verbose: boolean;
+  write: (line: string) => void;
+}
+
+/** Progress bars on stderr for listing and deleting, and the lines `--verbose` asks for. */
+export function consoleObserver(options: ConsoleObserverOptions): { observe: RunObserver; stop: () => void } {
+  let bars: cliProgress.MultiBar | undefined;
+  let listed: cliProgress.SingleBar | undefined;
+  let deleted: cliProgress.SingleBar | undefined;
+  let listedCount = 0;
+  let orphans = 0;
+  let deletedCount = 0;
+
+  const ensureBars = (): void => {
+    if (!options.progress || bars) return;
+    bars = new cliProgress.MultiBar(
+      { clearOnComplete: false, hideCursor: true, format: ' {label} {bar} {value}/{total} {unit}', stream: process.stderr },
+      cliProgress.Presets.shades_classic,
+    );
+    listed = bars.create(0, 0, { label: 'listing ', unit: 'shards' });
+    deleted = bars.create(0, 0, { label: 'deleting', unit: 'objects' });
+  };
+
+  const log = (line: string): void => {
+    if (bars) bars.log(`${line}\n`);
+    else options.write(line);
+  };
+
+  const observe = (event: RunEvent): void => {
+    switch (event.type) {
+      case 'shards-planned':
+        ensureBars();
+        listed?.setTotal(event.shards);
+        break;
+      case 'listed':
+        listedCount += event.objects;
+        listed?.update({ unit: `shards, ${listedCount.toLocaleString('en-US')} objects` });
+        break;
+      case 'shard-listed':
+        listed?.increment();
+        orphans += event.orphans;
+        deleted?.setTotal(orphans);
+        break;
+      case 'deleted':
+        deletedCount += event.paths.length;
+        deleted?.update(deletedCount);
+        if (options.verbose) for (const path of event.paths) log(`deleted ${path}`);
+        break;
+      case 'saved':
+        if (options.verbose) for (const path of event.paths) log(`kept ${path}: referenced again at the re-check`);
+        break;
+      case 'error':
+        log(`error: ${event.message}`);
+        break;
+      default:
+        break;
+    }
+  };
+
+  return {
+    observe,
+    stop: () => {
+      bars?.stop();
+      bars = undefined;
+    },
+  };
+}

@@ -1,0 +1,49 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PgliteCatalog } from '../catalog/pglite.js';
+import { normalizeStore } from '../config/datajoint.js';
+import { openStore } from '../stores/index.js';
+import { LocalRunFolder } from '../engine/run-folder.js';
+import { executeRun, runOptions, consoleOutput, type Output } from '../cli/execute.js';
+import { DataJointWriter } from './datajoint-writer.js';
+import { seedDemo } from './demo-schema.js';
+
+export interface DemoOptions {
+  /** Folder for the demonstration store and its run folders; replaced on every run. */
+  dir: string;
+  json: boolean;
+  verbose: boolean;
+  output?: Output;
+}
+
+/** A full scan and collect on an embedded PostgreSQL holding a DataJoint schema, with a local folder as the store. */
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const output = options.output ?? consoleOutput;
+  const storeRoot = join(options.dir, 'store');
+  await rm(options.dir, { recursive: true, force: true });
+  const db = new PGlite();
+  try {
+    const seed = await seedDemo((sql, params) => (params ? db.query(sql, params) : db.exec(sql)), new DataJointWriter(storeRoot));
+    const say = (text: string): void => (options.json ? output.err(text) : output.out(text));
+    say(`Demonstration database (embedded PostgreSQL) and store ${storeRoot}:\n${seed.description.map((d) => `  - ${d}`).join('\n')}\n\n`);
+
+    const deps = {
+      catalog: new PgliteCatalog(db),
+      stores: { main: normalizeStore('main', { protocol: 'file', location: storeRoot }) },
+      defaultStore: 'main',
+      openStore,
+      folder: new LocalRunFolder(join(options.dir, 'reports')),
+    };
+    const flags = { json: options.json, verbose: options.verbose, progress: false };
+    say('== djgc scan (dry run) ==\n');
+    const scan = await executeRun(deps, runOptions({ deleteObjects: false }), flags, output);
+    say('\n== djgc collect --confirm ==\n');
+    const collect = await executeRun(deps, runOptions({ deleteObjects: true }), flags, output);
+    say('\n== djgc scan again ==\n');
+    const after = await executeRun(deps, runOptions({ deleteObjects: false }), flags, output);
+    return Math.max(scan.exitCode, collect.exitCode, after.exitCode);
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,152 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { Catalog, StorageColumn } from './types.js';
+import { columnName, type Group, type StoreScope } from './plan.js';
+import type { Layout } from './sections.js';
+import { describeError } from './errors.js';
+import type { RunObserver } from './events.js';
+
+const SAMPLE_SIZE = 1024;
+
+export interface GroupRefs {
+  group: Group;
+  /** References routed to the group (duplicates included). */
+  count: number;
+  /** Uniform sample of the routed paths, for choosing key ranges. */
+  sample: string[];
+  /** Local file of JSON-encoded paths, one a line. */
+  spill: string;
+}
+
+export interface ColumnSummary {
+  column: string;
+  codec: string;
+  store: string;
+  references: number;
+  error?: string;
+}
+
+export interface MarkResult {
+  groups: GroupRefs[];
+  columns: ColumnSummary[];
+  /** Roots each column referenced at mark time, for targeted re-checks. */
+  rootsByColumn: Map<string, Set<string>>;
+  /** References that point outside every section in scope (filepath targets, other schemas, other stores). */
+  outsideScope: number;
+  errors: string[];
+}
+
+/**
+ * Read every storage column once, keep (root, path) of each reference, and route it to the
+ * section group it can protect. References from every schema count (spec §2).
+ */
+export async function mark(
+  catalog: Catalog,
+  columns: StorageColumn[],
+  scope: StoreScope,
+  groups: Group[],
+  spillDir: string,
+  concurrency: number,
+  observe: RunObserver,
+): Promise<MarkResult> {
+  const byKey = new Map<string, GroupRefs>();
+  const writers = new Map<string, WriteStream>();
+  groups.forEach((group, i) => {
+    const spill = join(spillDir, `group-${i}.refs`);
+    byKey.set(group.key, { group, count: 0, sample: [], spill });
+    writers.set(group.key, createWriteStream(spill));
+  });
+  const schemaGroupsOfRoot = new Map<string, GroupRefs[]>();
+  for (const refs of byKey.values()) {
+    if (refs.group.section !== 'schema') continue;
+    schemaGroupsOfRoot.set(refs.group.root, [...(schemaGroupsOfRoot.get(refs.group.root) ?? []), refs]);
+  }
+  const layouts = new Map(scope.roots.map((r) => [r.root, { layout: scope.layout(r), store: r.store }]));
+
+  const result: MarkResult = { groups: [...byKey.values()], columns: [], rootsByColumn: new Map(), outsideScope: 0, errors: [] };
+
+  const route = async (root: string, path: string): Promise<void> => {
+    const target = layouts.get(root);
+    const targets = target ? groupsForPath(path, target.layout, target.store, byKey, schemaGroupsOfRoot.get(root) ?? []) : [];
+    if (targets.length === 0) {
+      result.outsideScope++;
+      return;
+    }
+    const line = JSON.stringify(path);
+    for (const refs of targets) {
+      refs.count++;
+      if (refs.sample.length < SAMPLE_SIZE) refs.sample.push(path);
+      else {
+        const j = Math.floor(Math.random() * refs.count);
+        if (j < SAMPLE_SIZE) refs.sample[j] = path;
+      }
+      const out = writers.get(refs.group.key)!;
+      if (!out.write(`${line}\n`)) await once(out, 'drain');
+    }
+  };
+
+  const readColumn = async (column: StorageColumn): Promise<void> => {
+    const name = columnName(column);
+    const summary: ColumnSummary = { column: name, codec: column.codec, store: column.store, references: 0 };
+    const roots = new Set<string>();
+    result.rootsByColumn.set(name, roots);
+    try {
+      for await (const ref of catalog.references(column)) {
+        summary.references++;
+        for (const root of scope.rootsOf(ref.store, column)) {
+          roots.add(root);
+          await route(root, ref.path);
+        }
+      }
+      observe({ type: 'column-read', column: name, references: summary.references });
+    } catch (error) {
+      summary.error = describeError(error);
+      const message = `cannot read references of ${name}: ${summary.error}`;
+      result.errors.push(message);
+      observe({ type: 'error', scope: name, message });
+    }
+    result.columns.push(summary);
+  };
+
+  const limit = pLimit(Math.max(1, concurrency));
+  try {
+    await Promise.all(columns.map((column) => limit(() => readColumn(column))));
+  } finally {
+    await Promise.all(
+      [...writers.values()].map(async (out) => {
+        out.end();
+        await once(out, 'close');
+      }),
+    );
+  }
+  result.columns.sort((a, b) => a.column.localeCompare(b.column));
+  return result;
+}
+
+/** The groups whose objects a reference path can cover. */
+function groupsForPath(
+  path: string,
+  layout: Layout,
+  store: string,
+  byKey: Map<string, GroupRefs>,
+  schemaGroups: GroupRefs[],
+): GroupRefs[] {
+  const hashHead = `${layout.hashPrefix}/`;
+  if (path.startsWith(hashHead)) {
+    const schema = path.slice(hashHead.length).split('/')[0];
+    const refs = schema ? byKey.get(`${store}~hash~${schema}`) : undefined;
+    return refs ? [refs] : [];
+  }
+  let rest: string;
+  if (layout.legacyRootLayout) rest = path;
+  else if (path.startsWith(`${layout.schemaPrefix}/`)) rest = path.slice(layout.schemaPrefix.length + 1);
+  else if (path === layout.schemaPrefix) rest = '';
+  else return [];
+  const segments = rest.split('/').filter((s) => s.length > 0);
+  const schema = segments.find((s) => !s.includes('='));
+  // A reference above the schema level (e.g. a partition folder) covers every schema below it.
+  if (schema === undefined) return layout.legacyRootLayout ? [] : schemaGroups;
+  return schemaGroups.filter((refs) => refs.group.schemas.includes(schema));
+}

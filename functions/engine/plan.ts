@@ -1,0 +1,248 @@
+import { physicalRoot } from '../stores/index.js';
+import { layoutOf, type Layout, type Section } from './sections.js';
+import type { StorageColumn, StoreSpec } from './types.js';
+import { ConfigurationError } from './errors.js';
+
+export interface RunOptions {
+  /** Schemas to collect; empty means every schema on the server that has storage columns. */
+  schemas: string[];
+  /** Store to collect; undefined means every configured store. */
+  store?: string;
+  /** Objects younger than this are never deleted. */
+  graceMs: number;
+  /** false: report only (dry run). */
+  deleteObjects: boolean;
+  legacyRootLayout: boolean;
+  /** A shard holds at most about this many references in memory. */
+  maxRefsPerShard: number;
+  /** Shards swept at the same time. */
+  concurrency: number;
+}
+
+export const DEFAULT_OPTIONS: RunOptions = {
+  schemas: [],
+  graceMs: 24 * 3600_000,
+  deleteObjects: false,
+  legacyRootLayout: false,
+  maxRefsPerShard: 100_000,
+  concurrency: 4,
+};
+
+/** A physical store root in scope: several store names may point at it. */
+export interface RootPlan {
+  root: string;
+  /** The store name used to open it (the first configured name). */
+  store: string;
+  aliases: string[];
+  spec: StoreSpec;
+}
+
+/** One store section (or part of one) that one worker sweeps. Keys in (after, upTo]. */
+export interface ShardPlan {
+  id: string;
+  root: string;
+  store: string;
+  section: Section;
+  /** Only keys of these schemas are considered; others under listPrefix are left alone. */
+  schemas: string[];
+  listPrefix: string;
+  after?: string;
+  upTo?: string;
+}
+
+/** The unit references are routed to before sharding: one section of one schema (or of all, when partitioned). */
+export interface Group {
+  key: string;
+  root: string;
+  store: string;
+  section: Section;
+  schemas: string[];
+  listPrefix: string;
+}
+
+export class StoreScope {
+  readonly roots: RootPlan[];
+  private readonly rootByName = new Map<string, RootPlan>();
+  private readonly rootOfName = new Map<string, string>();
+
+  constructor(
+    readonly stores: Record<string, StoreSpec>,
+    readonly defaultStore: string | null,
+    only: string | undefined,
+    readonly legacyRootLayout: boolean,
+  ) {
+    if (only !== undefined && !stores[only]) {
+      throw new ConfigurationError(
+        `store '${only}' is not configured. Configured stores: ${Object.keys(stores).join(', ') || 'none'}. ` +
+          'Add it to the "stores" block of datajoint.json (or DJ_STORES), or pick one of those.',
+      );
+    }
+    const byRoot = new Map<string, RootPlan>();
+    for (const [name, spec] of Object.entries(stores)) {
+      const root = physicalRoot(spec);
+      this.rootOfName.set(name, root);
+      const existing = byRoot.get(root);
+      if (existing) existing.aliases.push(name);
+      else byRoot.set(root, { root, store: name, aliases: [name], spec });
+    }
+    const wanted = only === undefined ? undefined : this.rootOfName.get(only);
+    this.roots = [...byRoot.values()].filter((r) => wanted === undefined || r.root === wanted);
+    for (const plan of this.roots) for (const alias of plan.aliases) this.rootByName.set(alias, plan);
+  }
+
+  layout(root: RootPlan): Layout {
+    return layoutOf(root.spec, this.legacyRootLayout);
+  }
+
+  /**
+   * Physical roots a stored reference may point at. `store` null or "" means the default store
+   * (spec §2); the column's declared store is added too, since either reading protects.
+   * Throws for a store name that is not configured: its root is unknown, so it might be ours.
+   */
+  rootsOf(store: string | null, column: StorageColumn): string[] {
+    const names = new Set<string>();
+    if (store) names.add(store);
+    else {
+      if (this.defaultStore) names.add(this.defaultStore);
+      if (column.store) names.add(column.store);
+    }
+    if (names.size === 0) {
+      throw new ConfigurationError(
+        `${columnName(column)} holds a reference to the default store, but no default store is configured. ` +
+          'Set "stores.default" in datajoint.json (or DJ_STORES).',
+      );
+    }
+    const roots: string[] = [];
+    for (const name of names) {
+      const root = this.rootOfName.get(name);
+      if (!root) {
+        throw new ConfigurationError(
+          `${columnName(column)} references store '${name}', which is not configured, so djgc cannot tell ` +
+            `whether it is the same storage as the stores it collects. Add store '${name}' to datajoint.json (or DJ_STORES).`,
+        );
+      }
+      roots.push(root);
+    }
+    return roots;
+  }
+
+  rootPlan(root: string): RootPlan | undefined {
+    return this.roots.find((r) => r.root === root);
+  }
+
+  inScope(root: string): boolean {
+    return this.roots.some((r) => r.root === root);
+  }
+}
+
+export function columnName(column: StorageColumn): string {
+  return `${column.schema}.${column.table}.${column.column}`;
+}
+
+/** Every section group to sweep, for the schemas in scope, on every root in scope. */
+export function groupsFor(scope: StoreScope, schemas: string[]): Group[] {
+  const groups: Group[] = [];
+  for (const root of scope.roots) {
+    const layout = scope.layout(root);
+    if (layout.legacyRootLayout && root.spec.partitionPattern) {
+      throw new ConfigurationError(
+        `store '${root.store}' has a partition_pattern, which releases with the root-level layout did not write; ` +
+          'drop --legacy-root-layout for this store.',
+      );
+    }
+    for (const schema of schemas) {
+      groups.push({
+        key: `${root.store}~hash~${schema}`,
+        root: root.root,
+        store: root.store,
+        section: 'hash',
+        schemas: [schema],
+        listPrefix: `${layout.hashPrefix}/${schema}/`,
+      });
+    }
+    if (root.spec.partitionPattern) {
+      groups.push({
+        key: `${root.store}~schema~*`,
+        root: root.root,
+        store: root.store,
+        section: 'schema',
+        schemas: [...schemas],
+        listPrefix: `${layout.schemaPrefix}/`,
+      });
+    } else {
+      for (const schema of schemas) {
+        groups.push({
+          key: `${root.store}~schema~${schema}`,
+          root: root.root,
+          store: root.store,
+          section: 'schema',
+          schemas: [schema],
+          listPrefix: layout.legacyRootLayout ? `${schema}/` : `${layout.schemaPrefix}/${schema}/`,
+        });
+      }
+    }
+  }
+  return groups;
+}
+
+/** Schemas to collect: those asked for (each must exist on the server with storage columns), else all of them. */
+export function schemasInScope(columns: StorageColumn[], requested: string[]): string[] {
+  const onServer = [...new Set(columns.map((c) => c.schema))].sort();
+  if (requested.length === 0) return onServer;
+  const missing = requested.filter((s) => !onServer.includes(s));
+  if (missing.length > 0) {
+    throw new ConfigurationError(
+      `schema ${missing.map((s) => `'${s}'`).join(', ')} has no storage columns on this database server ` +
+        `(schemas with storage columns: ${onServer.join(', ') || 'none'}). djgc only collects schemas whose ` +
+        'references it can read; check the name and the database connection.',
+    );
+  }
+  return [...new Set(requested)].sort();
+}
+
+/**
+ * Split a group into key ranges so that no shard holds more than about `maxRefs` references.
+ * `sample` is a uniform sample of the group's reference paths.
+ */
+export function shardsOf(group: Group, refCount: number, sample: string[], maxRefs: number): ShardPlan[] {
+  const base = { root: group.root, store: group.store, section: group.section, schemas: group.schemas, listPrefix: group.listPrefix };
+  const parts = Math.min(Math.ceil(refCount / Math.max(1, maxRefs)), sample.length);
+  if (parts <= 1) return [{ id: `${group.key}~0`, ...base }];
+  const sorted = [...sample].sort(compareBytes);
+  const bounds: string[] = [];
+  for (let i = 1; i < parts; i++) {
+    const bound = sorted[Math.floor((i * sorted.length) / parts)]!;
+    if (bound !== bounds[bounds.length - 1]) bounds.push(bound);
+  }
+  return [...bounds, undefined].map((upTo, i) => ({
+    id: `${group.key}~${i}`,
+    ...base,
+    ...(i > 0 ? { after: bounds[i - 1] } : {}),
+    ...(upTo !== undefined ? { upTo } : {}),
+  }));
+}
+
+/** A reference covers keys that start with its path, so it belongs to every shard whose range meets [path, path…]. */
+export function referenceInShard(path: string, shard: Pick<ShardPlan, 'after' | 'upTo'>): boolean {
+  if (shard.upTo !== undefined && compareBytes(path, shard.upTo) > 0) return false;
+  if (shard.after !== undefined && compareBytes(path, shard.after) <= 0 && !shard.after.startsWith(path)) return false;
+  return true;
+}
+
+/**
+ * Byte order of UTF-8, the order S3 lists keys in. That is code point order, which differs from
+ * JavaScript's UTF-16 order only where a surrogate meets a unit above U+DFFF.
+ */
+export function compareBytes(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys && (xs ? y : x) >= 0xe000) return xs ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
+}

@@ -1,0 +1,236 @@
+import { addTally, emptyTally, type ShardResult, type Tally } from './tally.js';
+import type { ColumnSummary } from './mark.js';
+import type { RootPlan, ShardPlan } from './plan.js';
+
+export interface SchemaBreakdown extends Tally {
+  tables: Record<string, Tally>;
+}
+
+export interface ShardSummary extends Tally {
+  id: string;
+  store: string;
+  section: string;
+  schemas: string[];
+  listing_complete: boolean;
+  errors: string[];
+}
+
+/** `report.json`: the seed API's keys first, then what a reviewer needs. */
+export interface Report {
+  hash_referenced: number;
+  hash_stored: number;
+  hash_orphaned: number;
+  hash_orphaned_bytes: number;
+  schema_paths_referenced: number;
+  schema_paths_stored: number;
+  schema_paths_orphaned: number;
+  schema_paths_orphaned_bytes: number;
+  referenced: number;
+  stored: number;
+  orphaned: number;
+  orphaned_bytes: number;
+  deleted: number;
+  bytes_freed: number;
+  errors: string[];
+  dry_run: boolean;
+
+  run_id: string;
+  started_at: string;
+  finished_at: string;
+  /** Every planned shard has a result. */
+  complete: boolean;
+  failed_shards: string[];
+  scope: {
+    schemas: string[];
+    stores: { store: string; root: string; aliases: string[] }[];
+    grace_hours: number;
+    legacy_root_layout: boolean;
+  };
+  protected: number;
+  saved_by_recheck: number;
+  delete_failed: number;
+  skipped_non_objects: number;
+  outside_scope: number;
+  references_read: number;
+  references_outside_scope: number;
+  by_schema: Record<string, SchemaBreakdown>;
+  columns: ColumnSummary[];
+  shards: ShardSummary[];
+  timings_ms: Record<string, number>;
+  requests: { list: number; delete: number; recheck: number; column_reads: number };
+  orphan_lists: string[];
+}
+
+export interface ReportInput {
+  runId: string;
+  startedAt: Date;
+  finishedAt: Date;
+  dryRun: boolean;
+  schemas: string[];
+  roots: RootPlan[];
+  graceMs: number;
+  legacyRootLayout: boolean;
+  columns: ColumnSummary[];
+  referencesOutsideScope: number;
+  planErrors: string[];
+  shards: ShardPlan[];
+  results: ShardResult[];
+  /** Shards that never produced a result, with the reason. */
+  failedShards?: { shardId: string; reason: string }[];
+  timings: Record<string, number>;
+  orphanLists: string[];
+}
+
+export function buildReport(input: ReportInput): Report {
+  const hash = emptyTally();
+  const schema = emptyTally();
+  const bySchema: Record<string, SchemaBreakdown> = {};
+  const requests = { list: 0, delete: 0, recheck: 0, column_reads: input.columns.length };
+  const errors = [...input.planErrors];
+  let skipped = 0;
+  let outside = 0;
+  for (const result of input.results) {
+    addTally(result.section === 'hash' ? hash : schema, result.totals);
+    for (const [name, tables] of Object.entries(result.breakdown)) {
+      const entry = (bySchema[name] ??= { ...emptyTally(), tables: {} });
+      for (const [table, tally] of Object.entries(tables)) {
+        addTally(entry, tally);
+        addTally((entry.tables[table] ??= emptyTally()), tally);
+      }
+    }
+    requests.list += result.requests.list;
+    requests.delete += result.requests.delete;
+    requests.recheck += result.requests.recheck;
+    skipped += result.skipped;
+    outside += result.outsideScope;
+    errors.push(...result.errors);
+  }
+  const reported = new Set(input.results.map((r) => r.shardId));
+  const failed = new Map((input.failedShards ?? []).map((f) => [f.shardId, f.reason]));
+  for (const shard of input.shards) {
+    if (!reported.has(shard.id) && !failed.has(shard.id)) failed.set(shard.id, 'no result');
+  }
+  for (const [shardId, reason] of failed) errors.push(`shard ${shardId} did not finish: ${reason}`);
+  const total = addTally(addTally(emptyTally(), hash), schema);
+
+  return {
+    hash_referenced: hash.referenced,
+    hash_stored: hash.stored,
+    hash_orphaned: hash.orphaned,
+    hash_orphaned_bytes: hash.orphanedBytes,
+    schema_paths_referenced: schema.referenced,
+    schema_paths_stored: schema.stored,
+    schema_paths_orphaned: schema.orphaned,
+    schema_paths_orphaned_bytes: schema.orphanedBytes,
+    referenced: total.referenced,
+    stored: total.stored,
+    orphaned: total.orphaned,
+    orphaned_bytes: total.orphanedBytes,
+    deleted: total.deleted,
+    bytes_freed: total.bytesFreed,
+    errors,
+    dry_run: input.dryRun,
+    run_id: input.runId,
+    started_at: input.startedAt.toISOString(),
+    finished_at: input.finishedAt.toISOString(),
+    complete: failed.size === 0,
+    failed_shards: [...failed.keys()],
+    scope: {
+      schemas: input.schemas,
+      stores: input.roots.map((r) => ({ store: r.store, root: r.root, aliases: r.aliases })),
+      grace_hours: input.graceMs / 3600_000,
+      legacy_root_layout: input.legacyRootLayout,
+    },
+    protected: total.protected,
+    saved_by_recheck: total.saved,
+    delete_failed: total.failed,
+    skipped_non_objects: skipped,
+    outside_scope: outside,
+    references_read: input.columns.reduce((n, c) => n + c.references, 0),
+    references_outside_scope: input.referencesOutsideScope,
+    by_schema: bySchema,
+    columns: input.columns,
+    shards: input.results.map((r) => ({
+      id: r.shardId,
+      store: r.store,
+      section: r.section,
+      schemas: r.schemas,
+      listing_complete: r.listingComplete,
+      errors: r.errors,
+      ...r.totals,
+    })),
+    timings_ms: input.timings,
+    requests,
+    orphan_lists: input.orphanLists,
+  };
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A plain-text rendering in the spirit of DataJoint's `format_stats`. */
+export function formatReport(report: Report): string {
+  const n = (value: number): string => value.toLocaleString('en-US');
+  const lines: string[] = [];
+  const mode = report.dry_run ? 'dry run: nothing deleted' : 'collect';
+  lines.push(`Object storage garbage collection (${mode})`);
+  lines.push(`run ${report.run_id}   ${report.started_at} → ${report.finished_at}`);
+  lines.push(
+    `scope: ${report.scope.schemas.length} schema(s) [${report.scope.schemas.join(', ')}] on ${report.scope.stores
+      .map((s) => `${s.aliases.join('=')} (${s.root})`)
+      .join(', ')}; grace period ${report.scope.grace_hours} h`,
+  );
+  lines.push('');
+  lines.push('Hash-addressed storage:');
+  lines.push(`  Referenced: ${n(report.hash_referenced)}`);
+  lines.push(`  Stored:     ${n(report.hash_stored)}`);
+  lines.push(`  Orphaned:   ${n(report.hash_orphaned)} (${formatBytes(report.hash_orphaned_bytes)})`);
+  lines.push('');
+  lines.push('Schema-addressed storage:');
+  lines.push(`  Referenced: ${n(report.schema_paths_referenced)}`);
+  lines.push(`  Stored:     ${n(report.schema_paths_stored)}`);
+  lines.push(`  Orphaned:   ${n(report.schema_paths_orphaned)} (${formatBytes(report.schema_paths_orphaned_bytes)})`);
+  lines.push('');
+  lines.push('Totals:');
+  lines.push(`  Referenced: ${n(report.referenced)}`);
+  lines.push(`  Stored:     ${n(report.stored)}`);
+  lines.push(`  Orphaned:   ${n(report.orphaned)} (${formatBytes(report.orphaned_bytes)})`);
+  lines.push(`  Protected (younger than the grace period): ${n(report.protected)}`);
+  if (!report.dry_run) {
+    lines.push(`  Saved by the re-check before deletion:    ${n(report.saved_by_recheck)}`);
+    lines.push(`  Deleted: ${n(report.deleted)} (${formatBytes(report.bytes_freed)} freed)`);
+    if (report.delete_failed > 0) lines.push(`  Could not delete: ${n(report.delete_failed)}`);
+  }
+  if (report.skipped_non_objects > 0) lines.push(`  Left alone (temporary uploads, stray names): ${n(report.skipped_non_objects)}`);
+
+  const schemas = Object.entries(report.by_schema).sort(([a], [b]) => a.localeCompare(b));
+  if (schemas.length > 0) {
+    lines.push('');
+    lines.push('By schema and table:');
+    const rows: string[][] = [['schema', 'table', 'stored', 'referenced', 'protected', 'orphaned', 'reclaimable', ...(report.dry_run ? [] : ['deleted'])]];
+    for (const [schema, entry] of schemas) {
+      for (const [table, t] of Object.entries(entry.tables).sort(([a], [b]) => a.localeCompare(b))) {
+        rows.push([schema, table, n(t.stored), n(t.referenced), n(t.protected), n(t.orphaned), formatBytes(t.orphanedBytes), ...(report.dry_run ? [] : [n(t.deleted)])]);
+      }
+    }
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const row of rows) lines.push(`  ${row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')}`);
+  }
+
+  lines.push('');
+  if (report.errors.length === 0) lines.push('Errors: none');
+  else {
+    lines.push(`Errors (${report.errors.length}):`);
+    for (const error of report.errors) lines.push(`  - ${error}`);
+  }
+  if (!report.complete) lines.push(`PARTIAL RUN: shards without a result: ${report.failed_shards.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}

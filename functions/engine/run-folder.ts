@@ -1,0 +1,102 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, resolve, sep } from 'node:path';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+
+/**
+ * Where a run keeps its plan, mark output, shard results and report (DESIGN.md "Run folder").
+ * Paths are relative, `/`-separated, e.g. `runs/<runId>/plan.json`.
+ */
+export interface RunFolder {
+  readonly description: string;
+  writeText(path: string, body: string): Promise<void>;
+  /** null when the file does not exist. */
+  readText(path: string): Promise<string | null>;
+  writeLines(path: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void>;
+  /** Empty when the file does not exist. */
+  readLines(path: string): AsyncIterable<string>;
+}
+
+export class LocalRunFolder implements RunFolder {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  get description(): string {
+    return this.root;
+  }
+
+  private file(path: string): string {
+    const full = resolve(this.root, ...path.split('/'));
+    if (!full.startsWith(this.root + sep)) throw new Error(`run folder path escapes ${this.root}: ${path}`);
+    return full;
+  }
+
+  async writeText(path: string, body: string): Promise<void> {
+    const file = this.file(path);
+    await mkdir(dirname(file), { recursive: true });
+    // Write then rename so a reader never sees half a file.
+    const temp = `${file}.${process.pid}.tmp`;
+    await writeFile(temp, body);
+    await rename(temp, file);
+  }
+
+  async readText(path: string): Promise<string | null> {
+    try {
+      return await readFile(this.file(path), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  async writeLines(path: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
+    const file = this.file(path);
+    await mkdir(dirname(file), { recursive: true });
+    const temp = `${file}.${process.pid}.tmp`;
+    await writeLinesTo(temp, lines);
+    await rename(temp, file);
+  }
+
+  async *readLines(path: string): AsyncIterable<string> {
+    yield* readLinesFrom(this.file(path));
+  }
+}
+
+export async function writeLinesTo(file: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
+  const out = createWriteStream(file);
+  const failed = once(out, 'error').then(([error]) => {
+    throw error;
+  });
+  failed.catch(() => undefined);
+  for await (const line of lines) {
+    if (!out.write(`${line}\n`)) await Promise.race([once(out, 'drain'), failed]);
+  }
+  out.end();
+  await Promise.race([once(out, 'finish'), failed]);
+}
+
+export async function* readLinesFrom(file: string): AsyncIterable<string> {
+  const input = createReadStream(file, { encoding: 'utf8' });
+  const opened = new Promise<boolean>((resolveOpen, reject) => {
+    input.once('open', () => resolveOpen(true));
+    input.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? resolveOpen(false) : reject(error)));
+  });
+  if (!(await opened)) return;
+  const reader = createInterface({ input, crlfDelay: Infinity });
+  try {
+    for await (const line of reader) {
+      if (line.length > 0) yield line;
+    }
+  } finally {
+    reader.close();
+    input.destroy();
+  }
+}
+
+export function runPath(runId: string, ...parts: string[]): string {
+  return ['runs', runId, ...parts].join('/');
+}

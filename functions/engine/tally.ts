@@ -1,0 +1,62 @@
+import type { Section } from './sections.js';
+
+/** Counts for one slice of the store (a table, a schema, a shard, the run). */
+export interface Tally {
+  stored: number;
+  storedBytes: number;
+  /** Covered by a reference read at mark time. */
+  referenced: number;
+  /** Unreferenced but younger than the grace period: kept. */
+  protected: number;
+  /** Unreferenced and older than the grace period. */
+  orphaned: number;
+  orphanedBytes: number;
+  /** Orphaned at mark time, referenced again at the re-check before deletion: kept. */
+  saved: number;
+  deleted: number;
+  bytesFreed: number;
+  /** Deletion attempted and refused by the store. */
+  failed: number;
+}
+
+export function emptyTally(): Tally {
+  return {
+    stored: 0,
+    storedBytes: 0,
+    referenced: 0,
+    protected: 0,
+    orphaned: 0,
+    orphanedBytes: 0,
+    saved: 0,
+    deleted: 0,
+    bytesFreed: 0,
+    failed: 0,
+  };
+}
+
+export function addTally(into: Tally, from: Tally): Tally {
+  for (const key of Object.keys(into) as (keyof Tally)[]) into[key] += from[key];
+  return into;
+}
+
+export interface ShardResult {
+  shardId: string;
+  store: string;
+  root: string;
+  section: Section;
+  schemas: string[];
+  totals: Tally;
+  /** schema → table → tally; hash objects are under the table `(hash)`. */
+  breakdown: Record<string, Record<string, Tally>>;
+  /** Distinct reference paths the shard was diffed against. */
+  references: number;
+  /** Listed keys that are not objects: temporary uploads, stray names in the hash section. Never deleted. */
+  skipped: number;
+  /** Listed keys of schemas outside the run's scope. Never deleted. */
+  outsideScope: number;
+  listingComplete: boolean;
+  deletionAttempted: boolean;
+  errors: string[];
+  timings: { listMs: number; deleteMs: number };
+  requests: { list: number; delete: number; recheck: number };
+}
