@@ -1,4 +1,4 @@
-import { physicalRoot } from '../stores/index.js';
+import { compareBytes, physicalRoot } from '../stores/index.js';
 import { layoutOf, type Layout, type Section } from './sections.js';
 import type { StorageColumn, StoreSpec } from './types.js';
 import { ConfigurationError } from './errors.js';
@@ -229,20 +229,4 @@ export function referenceInShard(path: string, shard: Pick<ShardPlan, 'after' | 
   return true;
 }
 
-/**
- * Byte order of UTF-8, the order S3 lists keys in. That is code point order, which differs from
- * JavaScript's UTF-16 order only where a surrogate meets a unit above U+DFFF.
- */
-export function compareBytes(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    const xs = x >= 0xd800 && x <= 0xdfff;
-    const ys = y >= 0xd800 && y <= 0xdfff;
-    if (xs !== ys && (xs ? y : x) >= 0xe000) return xs ? 1 : -1;
-    return x - y;
-  }
-  return a.length - b.length;
-}
+export { compareBytes };

@@ -6,17 +6,19 @@ const PATHS_PER_QUERY = 5000;
 
 /**
  * A fresh look at the database for one root, right before a delete batch: which reference paths
- * that could cover the batch's keys exist now. Only the columns that can point at the root are asked.
+ * that could cover the batch's keys exist now. With `rootsByColumn` (what the mark saw), only the
+ * columns that can point at the root are asked; without it, every storage column is.
  */
 export function makeRecheck(
   catalog: Catalog,
   columns: StorageColumn[],
   scope: StoreScope,
-  rootsByColumn: Map<string, Set<string>>,
+  rootsByColumn: Record<string, string[]> | null,
   root: string,
 ): (paths: string[]) => Promise<Set<string>> {
   const relevant = columns.filter((column) => {
-    if (rootsByColumn.get(columnName(column))?.has(root)) return true;
+    if (rootsByColumn === null) return true;
+    if (rootsByColumn[columnName(column)]?.includes(root)) return true;
     try {
       return scope.rootsOf(column.store || null, column).includes(root);
     } catch {

@@ -59,6 +59,8 @@ export interface Report {
   timings_ms: Record<string, number>;
   requests: { list: number; delete: number; recheck: number; column_reads: number };
   orphan_lists: string[];
+  /** Set when this run deleted an earlier dry run's reviewed orphans. */
+  approved_run?: string;
 }
 
 export interface ReportInput {
@@ -67,7 +69,7 @@ export interface ReportInput {
   finishedAt: Date;
   dryRun: boolean;
   schemas: string[];
-  roots: RootPlan[];
+  roots: Pick<RootPlan, 'root' | 'store' | 'aliases'>[];
   graceMs: number;
   legacyRootLayout: boolean;
   columns: ColumnSummary[];
@@ -79,6 +81,7 @@ export interface ReportInput {
   failedShards?: { shardId: string; reason: string }[];
   timings: Record<string, number>;
   orphanLists: string[];
+  approvedRun?: string;
 }
 
 export function buildReport(input: ReportInput): Report {
@@ -162,6 +165,7 @@ export function buildReport(input: ReportInput): Report {
     timings_ms: input.timings,
     requests,
     orphan_lists: input.orphanLists,
+    ...(input.approvedRun ? { approved_run: input.approvedRun } : {}),
   };
 }
 

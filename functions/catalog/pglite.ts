@@ -1,0 +1,60 @@
+import type { PGlite } from '@electric-sql/pglite';
+import type { Catalog, Reference, StorageColumn } from '../engine/types.js';
+import { parseStorageComment } from './comment.js';
+import { COLUMN_TYPE_SQL, DISCOVER_SQL, qualifiedName, quoteIdentifier, referenceSelect, rowToReference, type ReferenceRow } from './postgres.js';
+
+const FETCH_SIZE = 1000;
+
+/** The catalog of an embedded PostgreSQL (PGlite): the same SQL as PostgresCatalog over PGlite's single connection. */
+export class PgliteCatalog implements Catalog {
+  readonly backend = 'postgresql' as const;
+  private cursors = 0;
+
+  constructor(private readonly db: PGlite) {}
+
+  async discover(): Promise<StorageColumn[]> {
+    const result = await this.db.query<{ schema: string; table: string; column: string; comment: string | null }>(DISCOVER_SQL);
+    return result.rows.flatMap((row) => {
+      const declared = parseStorageComment(row.comment);
+      return declared ? [{ schema: row.schema, table: row.table, column: row.column, ...declared }] : [];
+    });
+  }
+
+  async *references(column: StorageColumn): AsyncGenerator<Reference> {
+    const cursor = quoteIdentifier(`djgc_cursor_${++this.cursors}`);
+    await this.db.query(`DECLARE ${cursor} NO SCROLL CURSOR WITH HOLD FOR ${referenceSelect(column, await this.columnType(column))}`);
+    try {
+      for (;;) {
+        const batch = await this.db.query<ReferenceRow>(`FETCH ${FETCH_SIZE} FROM ${cursor}`);
+        for (const row of batch.rows) {
+          const reference = rowToReference(row, qualifiedName(column));
+          if (reference) yield reference;
+        }
+        if (batch.rows.length < FETCH_SIZE) break;
+      }
+    } finally {
+      await this.db.query(`CLOSE ${cursor}`);
+    }
+  }
+
+  async findReferences(column: StorageColumn, paths: readonly string[]): Promise<Reference[]> {
+    const wanted = new Set(paths);
+    const sql = referenceSelect(column, await this.columnType(column), (ok, path) => `NOT ${ok} OR ${path} = ANY($1::text[])`);
+    const result = await this.db.query<ReferenceRow>(sql, [[...wanted]]);
+    return result.rows.flatMap((row) => {
+      const reference = rowToReference(row, qualifiedName(column));
+      return reference && wanted.has(reference.path) ? [reference] : [];
+    });
+  }
+
+  async close(): Promise<void> {
+    // The database belongs to whoever created it.
+  }
+
+  private async columnType(column: StorageColumn): Promise<string> {
+    const result = await this.db.query<{ type: string }>(COLUMN_TYPE_SQL, [column.schema, column.table, column.column]);
+    const type = result.rows[0]?.type;
+    if (type === undefined) throw new Error(`column ${qualifiedName(column)} does not exist in the embedded database`);
+    return type;
+  }
+}
