@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -14,8 +14,15 @@ export interface RunFolder {
   /** null when the file does not exist. */
   readText(path: string): Promise<string | null>;
   writeLines(path: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void>;
-  /** Empty when the file does not exist. */
+  /** Throws `MissingRunFileError` when the file does not exist: a missing list is never read as an empty one. */
   readLines(path: string): AsyncIterable<string>;
+}
+
+export class MissingRunFileError extends Error {
+  override readonly name = 'MissingRunFileError';
+  constructor(readonly path: string, where: string) {
+    super(`${path} is missing from the run folder ${where}`);
+  }
 }
 
 export class LocalRunFolder implements RunFolder {
@@ -62,7 +69,13 @@ export class LocalRunFolder implements RunFolder {
   }
 
   async *readLines(path: string): AsyncIterable<string> {
-    yield* readLinesFrom(this.file(path));
+    const file = this.file(path);
+    try {
+      await access(file);
+    } catch {
+      throw new MissingRunFileError(path, this.root);
+    }
+    yield* readLinesFrom(file);
   }
 }
 
@@ -81,11 +94,10 @@ export async function writeLinesTo(file: string, lines: AsyncIterable<string> | 
 
 export async function* readLinesFrom(file: string): AsyncIterable<string> {
   const input = createReadStream(file, { encoding: 'utf8' });
-  const opened = new Promise<boolean>((resolveOpen, reject) => {
-    input.once('open', () => resolveOpen(true));
-    input.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? resolveOpen(false) : reject(error)));
+  await new Promise<void>((resolveOpen, reject) => {
+    input.once('open', () => resolveOpen());
+    input.once('error', reject);
   });
-  if (!(await opened)) return;
   const reader = createInterface({ input, crlfDelay: Infinity });
   try {
     for await (const line of reader) {

@@ -1,7 +1,7 @@
 import type { ObjectStore } from './types.js';
 import { compareBytes, type ShardPlan } from './plan.js';
 import { isCovered, isTemporary, parseHashKey, parseSchemaKey, type Layout } from './sections.js';
-import { runPath, type RunFolder } from './run-folder.js';
+import { MissingRunFileError, runPath, type RunFolder } from './run-folder.js';
 import { loadShardReferences } from './partition.js';
 import { addTally, emptyTally, type ShardResult, type Tally } from './tally.js';
 import { describeError } from './errors.js';
@@ -121,13 +121,8 @@ async function listShard(ctx: SweepContext): Promise<ShardResult> {
   const { shard } = ctx;
   const result = newResult(shard);
   const count = counter(result);
-  let references: Set<string>;
-  try {
-    references = await loadShardReferences(ctx.folder, ctx.runId, shard.id);
-  } catch (error) {
-    result.errors.push(`cannot load the references of shard ${shard.id}: ${describeError(error)}`);
-    return result;
-  }
+  // Thrown, not reported: without its references a shard cannot be swept, and a retry may succeed.
+  const references = await loadShardReferences(ctx.folder, ctx.runId, shard.id);
   result.references = references.size;
   const cutoff = (ctx.now ?? Date.now)() - ctx.graceMs;
 
@@ -214,7 +209,8 @@ async function readApproved(ctx: SweepContext): Promise<ShardResult> {
     await ctx.folder.writeLines(orphansPath(ctx.runId, ctx.shard.id), eligible());
     result.listingComplete = true;
   } catch (error) {
-    result.errors.push(`cannot read the approved orphan list ${ctx.approvedOrphans}: ${describeError(error)}; nothing is deleted in shard ${ctx.shard.id}`);
+    if (!(error instanceof MissingRunFileError)) throw error;
+    result.errors.push(`the approved run has no orphan list for shard ${ctx.shard.id} (its listing failed); nothing is deleted in this shard`);
   }
   return result;
 }

@@ -34,8 +34,10 @@ export function emptyTally(): Tally {
   };
 }
 
-export function addTally(into: Tally, from: Tally): Tally {
-  for (const key of Object.keys(into) as (keyof Tally)[]) into[key] += from[key];
+const TALLY_KEYS = Object.keys(emptyTally()) as (keyof Tally)[];
+
+export function addTally<T extends Tally>(into: T, from: Tally): T {
+  for (const key of TALLY_KEYS) into[key] += from[key];
   return into;
 }
 

@@ -1,0 +1,238 @@
+import mysql from 'mysql2';
+import mysqlPromise from 'mysql2/promise';
+import type { Catalog, Reference, StorageColumn } from '../engine/types.js';
+import { parseStorageComment } from './comment.js';
+import { toReference } from './reference.js';
+import { rowsUntilFailure } from './stream-rows.js';
+
+export interface MysqlCatalogOptions {
+  /** Rows buffered while streaming a column (the driver pauses the socket beyond that). */
+  batchSize?: number;
+  /** Connections kept for discovery and re-checks (streams use their own). */
+  poolSize?: number;
+}
+
+const DEFAULT_BATCH_SIZE = 1000;
+const DEFAULT_POOL_SIZE = 2;
+/** Paths per re-check query (each is one placeholder). */
+const PATHS_PER_QUERY = 1000;
+
+const DISCOVER_SQL = `
+SELECT c.TABLE_SCHEMA AS \`schema\`, c.TABLE_NAME AS \`table\`, c.COLUMN_NAME AS \`column\`,
+       c.COLUMN_COMMENT AS \`comment\`
+FROM information_schema.COLUMNS c
+JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
+WHERE c.TABLE_SCHEMA NOT IN ('mysql', 'sys', 'information_schema', 'performance_schema')
+  AND t.TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')
+  AND LEFT(c.TABLE_NAME, 1) <> '~'
+  AND c.COLUMN_COMMENT LIKE ':%'
+ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION`;
+
+export function quoteIdentifier(name: string): string {
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+function qualifiedName(column: StorageColumn): string {
+  return `${column.schema}.${column.table}.${column.column}`;
+}
+
+/**
+ * JSON text made only of tokens that JavaScript's JSON.parse also accepts, once
+ * brackets, braces, colons and commas are blanked out (JSON_VALID checks the grammar).
+ * MariaDB's JSON_VALID alone accepts numbers such as `1.`, `-`, `1e` that JSON.parse
+ * rejects. Written without backslashes so no SQL mode can change it.
+ */
+const STRICT_TOKENS = '^(?:[ \t\n\r]|"[^"[:cntrl:]]*"|-?(?:0|[1-9][0-9]*)(?:[.][0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null)*+$';
+
+function occurrences(text: string, needle: string): string {
+  return `(CHAR_LENGTH(${text}) - CHAR_LENGTH(REPLACE(${text}, '${needle}', ''))) / ${needle.length}`;
+}
+
+/**
+ * SQL expressions over one column. `ok` is 1 exactly when the server's extraction of
+ * `path` and `store` equals what `toReference` says about the value: the text has no
+ * escapes (so unquoting is trivial), only strict tokens, one top-level `"path"` key
+ * holding a non-empty string and at most one `"store"` key holding a string or null.
+ * Anything else goes to `toReference` as raw text. CASE keeps the evaluation order, so
+ * no JSON function sees invalid JSON (MySQL 8 raises an error there).
+ */
+function expressions(column: StorageColumn) {
+  const c = quoteIdentifier(column.column);
+  const text = `CAST(${c} AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin`;
+  let tokens = text;
+  for (const punctuation of ['[', ']', '{', '}', ':', ',']) tokens = `REPLACE(${tokens}, '${punctuation}', ' ')`;
+  const path = `JSON_EXTRACT(${c}, '$.path')`;
+  const store = `JSON_EXTRACT(${c}, '$.store')`;
+  const ok = `(CASE
+    WHEN NOT JSON_VALID(${c}) THEN 0
+    WHEN LOCATE(CHAR(92 USING utf8mb4), ${text}) > 0 THEN 0
+    WHEN JSON_TYPE(${c}) <> 'OBJECT' THEN 0
+    WHEN ${occurrences(text, '"path"')} <> 1 THEN 0
+    WHEN COALESCE(JSON_TYPE(${path}), '') <> 'STRING' THEN 0
+    WHEN CHAR_LENGTH(JSON_UNQUOTE(${path})) = 0 THEN 0
+    WHEN ${occurrences(text, '"store"')} > 1 THEN 0
+    WHEN ${store} IS NOT NULL AND JSON_TYPE(${store}) NOT IN ('STRING', 'NULL') THEN 0
+    WHEN NOT (${tokens} REGEXP '${STRICT_TOKENS}') THEN 0
+    ELSE 1 END)`;
+  return {
+    value: c,
+    source: `${quoteIdentifier(column.schema)}.${quoteIdentifier(column.table)}`,
+    ok,
+    path: `(CASE WHEN NOT JSON_VALID(${c}) THEN NULL WHEN JSON_TYPE(${path}) = 'STRING' THEN JSON_UNQUOTE(${path}) END)`,
+    store: `(CASE WHEN NOT JSON_VALID(${c}) THEN NULL WHEN JSON_TYPE(${store}) = 'STRING' THEN JSON_UNQUOTE(${store}) END)`,
+  };
+}
+
+function referenceSelect(column: StorageColumn): string {
+  const e = expressions(column);
+  return `SELECT ${e.path} AS path, ${e.store} AS store, CASE WHEN ${e.ok} = 1 THEN NULL ELSE ${e.value} END AS raw
+FROM ${e.source} WHERE ${e.value} IS NOT NULL`;
+}
+
+function recheckSelect(column: StorageColumn, pathCount: number): string {
+  const e = expressions(column);
+  const placeholders = Array.from({ length: pathCount }, () => '?').join(', ');
+  const wanted = pathCount > 0 ? `WHEN JSON_UNQUOTE(JSON_EXTRACT(${e.value}, '$.path')) IN (${placeholders}) THEN 1` : '';
+  return `${referenceSelect(column)} AND (CASE WHEN ${e.ok} = 0 THEN 1 ${wanted} ELSE 0 END) = 1`;
+}
+
+interface ReferenceRow {
+  path: string | null;
+  store: string | null;
+  raw: unknown;
+}
+
+function rowToReference(row: ReferenceRow, where: string): Reference | null {
+  if (row.raw !== null) return toReference(row.raw, where);
+  if (row.path === null) throw new Error(`${where}: the server returned neither a path nor the raw value`);
+  return { store: row.store === null || row.store === '' ? null : row.store, path: row.path };
+}
+
+/** The catalog of one MySQL 8 or MariaDB server: every database on it except the system ones. */
+export class MysqlCatalog implements Catalog {
+  readonly backend = 'mysql' as const;
+  private readonly config: mysql.ConnectionOptions;
+  private readonly pool: mysqlPromise.Pool;
+  private readonly batchSize: number;
+  private readonly streams = new Set<mysql.Connection>();
+  private closed = false;
+
+  constructor(connection: string | mysql.ConnectionOptions, options: MysqlCatalogOptions = {}) {
+    const base = typeof connection === 'string' ? { uri: connection } : connection;
+    // JSON always as text: what the driver would parse depends on the server and its version.
+    this.config = { ...base, jsonStrings: true, supportBigNumbers: true, bigNumberStrings: true };
+    this.batchSize = positive(options.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
+    this.pool = mysqlPromise.createPool({
+      ...this.config,
+      connectionLimit: positive(options.poolSize ?? DEFAULT_POOL_SIZE, 'poolSize'),
+    });
+  }
+
+  /** Connects once and runs a trivial query; throws the driver's error if the server cannot be reached. */
+  async verify(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async discover(): Promise<StorageColumn[]> {
+    this.assertOpen();
+    const [rows] = await this.pool.query<mysqlPromise.RowDataPacket[]>(DISCOVER_SQL);
+    const columns: StorageColumn[] = [];
+    for (const row of rows) {
+      const declared = parseStorageComment(text(row.comment));
+      if (declared) columns.push({ schema: text(row.schema), table: text(row.table), column: text(row.column), ...declared });
+    }
+    return columns;
+  }
+
+  async *references(column: StorageColumn): AsyncGenerator<Reference> {
+    this.assertOpen();
+    const where = qualifiedName(column);
+    const connection = mysql.createConnection(this.config);
+    // Errors reach the consumer through `rowsUntilFailure`; this only keeps a dying socket from crashing the process.
+    connection.on('error', () => undefined);
+    this.streams.add(connection);
+    let finished = false;
+    try {
+      const stream = connection.query(referenceSelect(column)).stream({ highWaterMark: this.batchSize });
+      // A connection lost mid-result reaches only the connection's 'error', never the query stream.
+      const rows = rowsUntilFailure(stream as AsyncIterable<ReferenceRow>, (fail) => {
+        const ended = (): void => fail(new Error('the MySQL connection ended while streaming rows'));
+        connection.on('error', fail);
+        connection.on('end', ended);
+        return () => {
+          connection.off('error', fail);
+          connection.off('end', ended);
+        };
+      });
+      for await (const row of rows) {
+        const reference = rowToReference(row, where);
+        if (reference) yield reference;
+      }
+      finished = true;
+    } finally {
+      this.streams.delete(connection);
+      // Ending cleanly would first read the rest of the result; an unfinished stream drops the connection.
+      if (finished) await endConnection(connection);
+      else dropConnection(connection);
+    }
+  }
+
+  async findReferences(column: StorageColumn, paths: readonly string[]): Promise<Reference[]> {
+    this.assertOpen();
+    const where = qualifiedName(column);
+    const wanted = [...new Set(paths)];
+    const found: Reference[] = [];
+    const wantedSet = new Set(wanted);
+    let offset = 0;
+    do {
+      const chunk = wanted.slice(offset, offset + PATHS_PER_QUERY);
+      const [rows] = await this.pool.execute<mysqlPromise.RowDataPacket[]>(recheckSelect(column, chunk.length), chunk);
+      for (const row of rows) {
+        const reference = rowToReference(row as ReferenceRow, where);
+        // Rows of values read raw come back in every chunk; keep them once.
+        if (reference && wantedSet.has(reference.path) && (row.raw === null || offset === 0)) found.push(reference);
+      }
+      offset += PATHS_PER_QUERY;
+    } while (offset < wanted.length);
+    return found;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const connection of this.streams) dropConnection(connection);
+    this.streams.clear();
+    await this.pool.end();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('this MySQL catalog is closed');
+  }
+}
+
+function text(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  if (value === null || value === undefined) return '';
+  return String(value);
+}
+
+function endConnection(connection: mysql.Connection): Promise<void> {
+  return new Promise((resolve) => {
+    connection.end(() => resolve());
+  });
+}
+
+/**
+ * Closes the socket at once. The driver's destroy() only half-closes it, and with a
+ * result still unread the server then sits blocked on writing rows until its timeout.
+ */
+function dropConnection(connection: mysql.Connection): void {
+  connection.destroy();
+  (connection as unknown as { stream?: { destroy?: () => void } }).stream?.destroy?.();
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+  return value;
+}

@@ -1,0 +1,89 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { MissingRunFileError, writeLinesTo, type RunFolder } from '../engine/run-folder.js';
+
+function isMissing(error: unknown): boolean {
+  const name = (error as { name?: string }).name;
+  return name === 'NoSuchKey' || name === 'NotFound';
+}
+
+/** The run folder in the report bucket. */
+export class S3RunFolder implements RunFolder {
+  constructor(
+    private readonly client: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  get description(): string {
+    return `s3://${this.bucket}`;
+  }
+
+  async writeText(path: string, body: string, options: { ifAbsent?: boolean } = {}): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: path,
+        Body: body,
+        ContentType: path.endsWith('.html') ? 'text/html; charset=utf-8' : path.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8',
+        ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
+      }),
+    );
+  }
+
+  async readText(path: string): Promise<string | null> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: path }));
+      return (await response.Body?.transformToString('utf-8')) ?? '';
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Lines go to a temporary file first, so any size uploads with a known length and memory stays flat. */
+  async writeLines(path: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), 'djgc-lines-'));
+    try {
+      const file = join(dir, 'lines');
+      await writeLinesTo(file, lines);
+      const { size } = await stat(file);
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: path, Body: createReadStream(file), ContentLength: size, ContentType: 'application/x-ndjson' }));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async *readLines(path: string): AsyncIterable<string> {
+    let body: Readable;
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: path }));
+      body = response.Body as Readable;
+    } catch (error) {
+      if (isMissing(error)) throw new MissingRunFileError(path, this.description);
+      throw error;
+    }
+    const reader = createInterface({ input: body, crlfDelay: Infinity });
+    try {
+      for await (const line of reader) if (line.length > 0) yield line;
+    } finally {
+      reader.close();
+      body.destroy();
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+}

@@ -1,0 +1,79 @@
+import { loadDjConfig } from '../config/datajoint.js';
+import { ConfigurationError } from '../engine/errors.js';
+import type { StoreSpec } from '../engine/types.js';
+
+/** What the three functions read from their environment (set by the CDK stack). */
+export interface PipelineSettings {
+  reportBucket: string;
+  workQueueUrl: string;
+  resultsQueueUrl: string;
+  topicArn: string;
+  database: {
+    secretArn?: string;
+    backend?: 'mysql' | 'postgresql';
+    host?: string;
+    port?: number;
+    name?: string;
+    /** Only for running against emulators without Secrets Manager: user and password given directly. */
+    user?: string;
+    password?: string;
+  };
+  stores: Record<string, StoreSpec>;
+  defaultStore: string | null;
+  defaults: { schemas: string[]; store?: string; mode: 'dry-run' | 'collect'; graceHours: number };
+  runTimeoutMinutes: number;
+  cooldownMinutes: number;
+  /** How soon a failed shard message is delivered again. */
+  retryDelaySeconds: number;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new ConfigurationError(`environment variable ${name} is not set: the function was not deployed by the djgc stack, or its configuration was edited.`);
+  return value;
+}
+
+function number(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0) throw new ConfigurationError(`environment variable ${name} must be a non-negative number, got '${text}'`);
+  return value;
+}
+
+export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSettings {
+  const config = loadDjConfig({ env: { DJ_STORES: env.DJ_STORES ?? '{}', DJ_IGNORE_CONFIG_FILE: 'true' } });
+  const backend = env.DJGC_DB_BACKEND;
+  if (backend !== undefined && backend !== '' && backend !== 'mysql' && backend !== 'postgresql') {
+    throw new ConfigurationError(`DJGC_DB_BACKEND must be 'mysql' or 'postgresql', got '${backend}'`);
+  }
+  const mode = env.DJGC_MODE || 'dry-run';
+  if (mode !== 'dry-run' && mode !== 'collect') throw new ConfigurationError(`DJGC_MODE must be 'dry-run' or 'collect', got '${mode}'`);
+  const port = env.DJGC_DB_PORT ? number(env, 'DJGC_DB_PORT', 0) : undefined;
+  return {
+    reportBucket: required(env, 'DJGC_REPORT_BUCKET'),
+    workQueueUrl: required(env, 'DJGC_WORK_QUEUE_URL'),
+    resultsQueueUrl: required(env, 'DJGC_RESULTS_QUEUE_URL'),
+    topicArn: required(env, 'DJGC_TOPIC_ARN'),
+    database: {
+      ...(env.DJGC_DB_SECRET_ARN ? { secretArn: env.DJGC_DB_SECRET_ARN } : {}),
+      ...(backend ? { backend } : {}),
+      ...(env.DJGC_DB_HOST ? { host: env.DJGC_DB_HOST } : {}),
+      ...(port !== undefined ? { port } : {}),
+      ...(env.DJGC_DB_NAME ? { name: env.DJGC_DB_NAME } : {}),
+      ...(env.DJGC_DB_USER ? { user: env.DJGC_DB_USER } : {}),
+      ...(env.DJGC_DB_PASSWORD !== undefined ? { password: env.DJGC_DB_PASSWORD } : {}),
+    },
+    stores: config.stores,
+    defaultStore: config.defaultStore,
+    defaults: {
+      schemas: (env.DJGC_SCHEMAS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      ...(env.DJGC_STORE ? { store: env.DJGC_STORE } : {}),
+      mode,
+      graceHours: number(env, 'DJGC_GRACE_HOURS', 24),
+    },
+    runTimeoutMinutes: number(env, 'DJGC_RUN_TIMEOUT_MINUTES', 60),
+    cooldownMinutes: number(env, 'DJGC_COOLDOWN_MINUTES', 0),
+    retryDelaySeconds: number(env, 'DJGC_RETRY_DELAY_SECONDS', 60),
+  };
+}

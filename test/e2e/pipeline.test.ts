@@ -1,0 +1,259 @@
+/**
+ * The serverless run end to end on fauxqs (S3, SQS, SNS) and a real PostgreSQL: the scanner is
+ * invoked with the scheduler's event, the worker is fed the messages actually received from the
+ * work queue, the reporter those of the results and dead-letter queues, and the notification is
+ * read from a queue subscribed to the topic.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { PurgeQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import pg from 'pg';
+import { awsEndpoint, postgresUrl } from '../support/env.js';
+import { createTestDatabase, loadPostgresFixture } from '../support/postgres.js';
+import { createBucket, emptyAndDeleteBucket, listAllKeys, uploadDirectory, type TestBucket } from '../support/s3.js';
+import { FIXTURE_DIR, loadGroundTruth } from '../support/fixture.js';
+import { createQueue, deleteQueues, lambdaContext, pumpQueue, receiveAll, sqsEvent, testSns, testSqs, topicWithInbox, type TestQueue } from '../support/aws.js';
+import { contentHash } from '../../functions/demo/datajoint-writer.js';
+import type { Report } from '../../functions/engine/report.js';
+
+type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let store: TestBucket;
+let reports: TestBucket;
+let sqs: SQSClient;
+let sns: SNSClient;
+let work: TestQueue;
+let workDlq: TestQueue;
+let results: TestQueue;
+let topic: Awaited<ReturnType<typeof topicWithInbox>>;
+let scanner: Handler;
+let worker: Handler;
+let reporter: Handler;
+const truth = loadGroundTruth('postgres');
+const BULK_ORPHANS = 4000;
+
+async function readJson<T>(client: S3Client, bucket: string, key: string): Promise<T> {
+  const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return JSON.parse(await response.Body!.transformToString()) as T;
+}
+
+const report = (runId: string): Promise<Report> => readJson<Report>(reports.client, reports.bucket, `runs/${runId}/report.json`);
+const storeKeys = async (): Promise<string[]> => (await listAllKeys(store.client, store.bucket, 'dj/')).map((k) => k.slice(3)).sort();
+const invoke = (handler: Handler, event: unknown, name: string): Promise<unknown> => handler(event, lambdaContext(name));
+
+async function resetStore(): Promise<void> {
+  for (const key of await listAllKeys(store.client, store.bucket)) await store.client.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: key }));
+  await uploadDirectory(store.client, store.bucket, join(FIXTURE_DIR, 'store-postgres'), 'dj/');
+}
+
+async function notifications(): Promise<{ Subject: string; Message: string }[]> {
+  const out: { Subject: string; Message: string }[] = [];
+  for (let i = 0; i < 20; i++) {
+    const messages = await receiveAll(sqs, topic.inbox);
+    if (messages.length === 0 && i > 2) break;
+    for (const m of messages) out.push(JSON.parse(m.Body!) as { Subject: string; Message: string });
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return out;
+}
+
+/** Run the queues as Lambda's event sources would, until they are empty. */
+async function drain(): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    const w = await pumpQueue(sqs, work, worker as never, { batchSize: 1, functionName: 'worker' });
+    const r = await pumpQueue(sqs, results, reporter as never, { functionName: 'reporter' });
+    const d = await pumpQueue(sqs, workDlq, reporter as never, { functionName: 'reporter' });
+    if (w.processed + r.processed + d.processed === 0) return;
+  }
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase('djgc_e2e');
+  await loadPostgresFixture(db.url, join(FIXTURE_DIR, 'postgres.sql'));
+  store = await createBucket('djgc-e2e-store');
+  reports = await createBucket('djgc-e2e-reports');
+  sqs = testSqs();
+  sns = testSns();
+  workDlq = await createQueue(sqs, 'djgc_work_dlq');
+  work = await createQueue(sqs, 'djgc_work', { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: workDlq.arn, maxReceiveCount: '2' }) });
+  results = await createQueue(sqs, 'djgc_results');
+  topic = await topicWithInbox(sns, sqs);
+
+  const endpoint = new URL(awsEndpoint());
+  const database = new URL(postgresUrl());
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: awsEndpoint(),
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    DJGC_REPORT_BUCKET: reports.bucket,
+    DJGC_WORK_QUEUE_URL: work.url,
+    DJGC_RESULTS_QUEUE_URL: results.url,
+    DJGC_TOPIC_ARN: topic.topicArn,
+    DJGC_DB_BACKEND: 'postgresql',
+    DJGC_DB_HOST: database.hostname,
+    DJGC_DB_PORT: database.port || '5432',
+    DJGC_DB_USER: decodeURIComponent(database.username || 'postgres'),
+    DJGC_DB_NAME: db.name,
+    DJ_STORES: JSON.stringify({ default: 'main', main: { protocol: 's3', endpoint: endpoint.host, secure: false, bucket: store.bucket, location: 'dj' } }),
+    DJGC_MODE: 'dry-run',
+    DJGC_GRACE_HOURS: '24',
+    DJGC_COOLDOWN_MINUTES: '0',
+    DJGC_RETRY_DELAY_SECONDS: '0',
+  });
+  if (database.password) process.env.DJGC_DB_PASSWORD = decodeURIComponent(database.password);
+  scanner = (await import('../../functions/handlers/scanner.js')).handler as unknown as Handler;
+  worker = (await import('../../functions/handlers/worker.js')).handler as unknown as Handler;
+  reporter = (await import('../../functions/handlers/reporter.js')).handler as unknown as Handler;
+});
+
+afterAll(async () => {
+  await emptyAndDeleteBucket(store.client, store.bucket).catch(() => undefined);
+  await emptyAndDeleteBucket(reports.client, reports.bucket).catch(() => undefined);
+  await deleteQueues(sqs, [work, workDlq, results]);
+  await topic?.drop();
+  await db?.drop();
+});
+
+beforeEach(async () => {
+  await resetStore();
+  for (const q of [work, workDlq, results, topic.inbox]) await sqs.send(new PurgeQueueCommand({ QueueUrl: q.url })).catch(() => undefined);
+});
+
+const orphaned = truth.objects.filter((o) => o.status === 'orphaned').map((o) => o.path).sort();
+const kept = truth.objects.filter((o) => o.status !== 'orphaned').map((o) => o.path).sort();
+
+describe('the scanner payload', () => {
+  it('rejects a malformed console payload naming the field, and starts nothing', async () => {
+    await expect(invoke(scanner, { mode: 'delete-everything', graceHours: '2' }, 'scanner')).rejects.toThrow(/invalid scanner payload: mode: .*; graceHours: .*expected number/);
+    await expect(invoke(scanner, { schema: ['x'] }, 'scanner')).rejects.toThrow(/Unrecognized key.*"schema"/);
+    expect(await receiveAll(sqs, work)).toEqual([]);
+    expect(await listAllKeys(reports.client, reports.bucket, 'runs/')).toEqual([]);
+  });
+});
+
+describe('a scheduled run', () => {
+  it('reports the fixture’s orphans in S3, notifies once, refuses a second run meanwhile, and an approval deletes them', async () => {
+    const started = (await invoke(scanner, { source: 'schedule', mode: 'dry-run', graceHours: 0 }, 'scanner')) as { status: string; runId: string; shards: number };
+    expect(started).toMatchObject({ status: 'started', shards: 2 });
+    expect(await invoke(scanner, {}, 'scanner')).toMatchObject({ status: 'refused', reason: expect.stringMatching(/still active/) });
+
+    await drain();
+    const dry = await report(started.runId);
+    expect(dry).toMatchObject({ dry_run: true, complete: true, errors: [], hash_orphaned: 2, schema_paths_orphaned: 25, orphaned: 27, referenced: 60, deleted: 0 });
+    expect(await storeKeys()).toEqual(truth.objects.map((o) => o.path).sort());
+    const latest = await readJson<{ run_id: string }>(reports.client, reports.bucket, 'latest.json');
+    expect(latest.run_id).toBe(started.runId);
+    const page = await reports.client.send(new GetObjectCommand({ Bucket: reports.bucket, Key: `runs/${started.runId}/report.html` }));
+    expect(await page.Body!.transformToString()).toContain('<svg');
+    const sent = await notifications();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.Subject).toBe('djgc OK: 27 orphaned (2.3 KiB), dry run');
+    expect(sent[0]!.Message).toContain(`"approveRun": "${started.runId}"`);
+
+    const approval = (await invoke(scanner, { approveRun: started.runId }, 'scanner')) as { status: string; runId: string };
+    expect(approval).toMatchObject({ status: 'started', approvedRun: started.runId, dryRun: false });
+    await drain();
+    const approved = await report(approval.runId);
+    expect(approved).toMatchObject({ dry_run: false, complete: true, errors: [], orphaned: 27, deleted: 27, approved_run: started.runId });
+    expect(approved.requests.list).toBe(0);
+    expect(await storeKeys()).toEqual(kept);
+  });
+
+  it('counts right when a shard message is delivered twice', async () => {
+    const started = (await invoke(scanner, { mode: 'collect', graceHours: 0 }, 'scanner')) as { runId: string; shards: number };
+    const messages = await receiveAll(sqs, work);
+    expect(messages).toHaveLength(started.shards);
+    for (const message of messages) {
+      await invoke(worker, sqsEvent(work, [message]), 'worker');
+      await invoke(worker, sqsEvent(work, [message]), 'worker');
+    }
+    await pumpQueue(sqs, results, reporter as never);
+    const collected = await report(started.runId);
+    expect(collected).toMatchObject({ complete: true, errors: [], orphaned: 27, deleted: 27, referenced: 60 });
+    expect(await storeKeys()).toEqual(kept);
+    expect(await notifications()).toHaveLength(1);
+  });
+
+  it('reports a shard that always fails as partial, naming it, after it reaches the dead-letter queue', async () => {
+    const started = (await invoke(scanner, { mode: 'collect', graceHours: 0 }, 'scanner')) as { runId: string };
+    const refs = await listAllKeys(reports.client, reports.bucket, `runs/${started.runId}/refs/`);
+    const broken = refs.find((k) => k.includes('~schema~'))!;
+    await reports.client.send(new DeleteObjectCommand({ Bucket: reports.bucket, Key: broken }));
+    await drain();
+    const partial = await report(started.runId);
+    const shardId = broken.split('/').pop()!.replace(/\.jsonl$/, '');
+    expect(partial.complete).toBe(false);
+    expect(partial.failed_shards).toEqual([shardId]);
+    expect(partial.errors.join('\n')).toMatch(/dead-letter queue/);
+    expect(partial).toMatchObject({ hash_orphaned: 2, deleted: 2 });
+    expect(await storeKeys()).toEqual([...kept, ...orphaned.filter((p) => p.startsWith('_schema/'))].sort());
+    const sent = await notifications();
+    expect(sent.map((n) => n.Subject)).toEqual([expect.stringMatching(/^djgc PARTIAL: 2 deleted/)]);
+  });
+});
+
+describe('a worker that dies in the middle of a shard', () => {
+  it('is retried without double counting or deleting anything referenced', async () => {
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    const live: string[] = [];
+    try {
+      await sql.query(`CREATE SCHEMA bulk; CREATE TABLE bulk.t (id int PRIMARY KEY, h jsonb); COMMENT ON COLUMN bulk.t.h IS ':<blob@main>:'`);
+      const paths: string[] = [];
+      for (let i = 0; i < BULK_ORPHANS + 50; i++) {
+        const h = contentHash(Buffer.from(`bulk ${i}`));
+        paths.push(`_hash/bulk/${h}`);
+        if (i >= BULK_ORPHANS) {
+          live.push(`_hash/bulk/${h}`);
+          await sql.query('INSERT INTO bulk.t VALUES ($1, $2)', [i, JSON.stringify({ hash: h, path: `_hash/bulk/${h}`, schema: 'bulk', store: 'main', size: 1 })]);
+        }
+      }
+      const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+      const pLimit = (await import('p-limit')).default;
+      const limit = pLimit(32);
+      await Promise.all(paths.map((p) => limit(() => store.client.send(new PutObjectCommand({ Bucket: store.bucket, Key: `dj/${p}`, Body: 'x' })))));
+
+      const started = (await invoke(scanner, { mode: 'collect', graceHours: 0, schemas: ['bulk'] }, 'scanner')) as { runId: string };
+      const messages = await receiveAll(sqs, work);
+      const hashShard = messages.find((m) => m.Body!.includes('~hash~bulk'))!;
+      const shardId = (JSON.parse(hashShard.Body!) as { shardId: string }).shardId;
+
+      // A worker in its own process, killed with SIGKILL once its first delete batch is journaled.
+      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'worker-child.ts'), JSON.stringify(sqsEvent(work, [hashShard]))], {
+        env: process.env,
+        stdio: 'ignore',
+      });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const journal = `runs/${started.runId}/batches/${shardId}/`;
+      for (let i = 0; i < 1200; i++) {
+        const page = await reports.client.send(new ListObjectsV2Command({ Bucket: reports.bucket, Prefix: journal }));
+        if ((page.KeyCount ?? 0) > 0) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      const resultKey = `runs/${started.runId}/shards/${shardId}.json`;
+      const finished = await reports.client.send(new ListObjectsV2Command({ Bucket: reports.bucket, Prefix: resultKey }));
+      expect(finished.KeyCount ?? 0, 'the worker finished before it could be killed').toBe(0);
+      const remaining = (await storeKeys()).filter((k) => k.startsWith('_hash/bulk/')).length;
+      expect(remaining).toBeLessThan(BULK_ORPHANS + 50);
+      expect(remaining).toBeGreaterThan(50);
+
+      // SQS delivers the unfinished messages again.
+      for (const message of messages) await invoke(worker, sqsEvent(work, [message]), 'worker');
+      await pumpQueue(sqs, results, reporter as never);
+      const collected = await report(started.runId);
+      expect(collected).toMatchObject({ complete: true, errors: [], orphaned: BULK_ORPHANS, deleted: BULK_ORPHANS, referenced: 50 });
+      expect((await storeKeys()).filter((k) => k.startsWith('_hash/bulk/'))).toEqual(live.sort());
+    } finally {
+      await sql.query('DROP SCHEMA IF EXISTS bulk CASCADE');
+      await sql.end();
+    }
+  });
+});
