@@ -22,7 +22,8 @@ async function reportRecord(record: SQSRecord): Promise<void> {
 }
 
 export const handler = middy(async (event: SQSEvent | { action: string }, lambdaContext: Context): Promise<SQSBatchResponse | { reported: string[] }> => {
-  if ('Records' in event) return processPartialResponse(event, reportRecord, processor, { context: lambdaContext });
+  // One at a time: records of the same run must not race to write its report.
+  if ('Records' in event) return processPartialResponse(event, reportRecord, processor, { context: lambdaContext, processInParallel: false });
   parsePayload(FinalizeRequestSchema, event, 'reporter payload');
   const reports = await finalizeOverdue((context ??= pipelineContext()));
   return { reported: reports.map((r) => r.run_id) };

@@ -15,10 +15,11 @@ export interface AwsClients {
  * code reaches AWS, LocalStack or fauxqs; emulators need path-style S3 addressing.
  */
 export function awsClients(env: NodeJS.ProcessEnv = process.env): AwsClients {
-  const emulated = Boolean(env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3);
+  const emulated = Boolean(env.AWS_ENDPOINT_URL);
   return {
-    s3: new S3Client({ forcePathStyle: emulated }),
-    sqs: new SQSClient({}),
+    s3: new S3Client({ forcePathStyle: emulated || Boolean(env.AWS_ENDPOINT_URL_S3) }),
+    // Emulators hand out queue URLs on hosts of their own (e.g. sqs.us-east-1.localhost).
+    sqs: new SQSClient(emulated ? { useQueueUrlAsEndpoint: false } : {}),
     sns: new SNSClient({}),
     secrets: new SecretsManagerClient({}),
   };

@@ -13,7 +13,7 @@ import { awsEndpoint } from './env.js';
 import { uniqueName } from './names.js';
 
 const config = () => ({ endpoint: awsEndpoint(), region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-export const testSqs = (): SQSClient => new SQSClient(config());
+export const testSqs = (): SQSClient => new SQSClient({ ...config(), useQueueUrlAsEndpoint: false });
 export const testSns = (): SNSClient => new SNSClient(config());
 
 export interface TestQueue {
