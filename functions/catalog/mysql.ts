@@ -36,43 +36,44 @@ function qualifiedName(column: StorageColumn): string {
   return `${column.schema}.${column.table}.${column.column}`;
 }
 
-/**
- * JSON text made only of tokens that JavaScript's JSON.parse also accepts, once
- * brackets, braces, colons and commas are blanked out (JSON_VALID checks the grammar).
- * MariaDB's JSON_VALID alone accepts numbers such as `1.`, `-`, `1e` that JSON.parse
- * rejects. Written without backslashes so no SQL mode can change it.
- */
-const STRICT_TOKENS = '^(?:[ \t\n\r]|"[^"[:cntrl:]]*"|-?(?:0|[1-9][0-9]*)(?:[.][0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null)*+$';
+/** CHAR(92) is a backslash: spelled out so that no SQL mode (NO_BACKSLASH_ESCAPES) can change the SQL. */
+const BACKSLASH = 'CHAR(92 USING utf8mb4)';
 
-function occurrences(text: string, needle: string): string {
-  return `(CHAR_LENGTH(${text}) - CHAR_LENGTH(REPLACE(${text}, '${needle}', ''))) / ${needle.length}`;
+/**
+ * A regular expression (PCRE on MariaDB, ICU on MySQL 8) matching JSON text made only
+ * of tokens JavaScript's JSON.parse accepts, with no backslash anywhere (JSON_VALID
+ * checks the grammar). MariaDB's JSON_VALID alone accepts numbers such as `1.`, `-`,
+ * `1e` and escapes such as `\x` that JSON.parse rejects.
+ */
+const STRICT_TOKENS = `(CONCAT('^(?:"[^"', ${BACKSLASH}, ${BACKSLASH}, '[:cntrl:]]*+"|[ \t\n\r:,', ${BACKSLASH}, '[', ${BACKSLASH}, ']', ${BACKSLASH}, '{', ${BACKSLASH}, '}]|-?(?:0|[1-9][0-9]*+)(?:[.][0-9]++)?(?:[eE][-+]?[0-9]++)?|true|false|null)*+$') COLLATE utf8mb4_bin)`;
+
+/** `needle` occurs more than once in the text. */
+function repeated(text: string, needle: string): string {
+  return `LOCATE('${needle}', ${text}, LOCATE('${needle}', ${text}) + 1) > 0`;
 }
 
 /**
  * SQL expressions over one column. `ok` is 1 exactly when the server's extraction of
- * `path` and `store` equals what `toReference` says about the value: the text has no
- * escapes (so unquoting is trivial), only strict tokens, one top-level `"path"` key
- * holding a non-empty string and at most one `"store"` key holding a string or null.
- * Anything else goes to `toReference` as raw text. CASE keeps the evaluation order, so
- * no JSON function sees invalid JSON (MySQL 8 raises an error there).
+ * `path` and `store` equals what `toReference` says about the value: strict tokens and
+ * no escapes (so unquoting is trivial), an object with one `"path"` key holding a
+ * non-empty string and at most one `"store"` key holding a string or null. Anything
+ * else goes to `toReference` as raw text. CASE keeps the evaluation order, so no JSON
+ * function sees invalid JSON (MySQL 8 raises an error there).
  */
 function expressions(column: StorageColumn) {
   const c = quoteIdentifier(column.column);
   const text = `CAST(${c} AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin`;
-  let tokens = text;
-  for (const punctuation of ['[', ']', '{', '}', ':', ',']) tokens = `REPLACE(${tokens}, '${punctuation}', ' ')`;
   const path = `JSON_EXTRACT(${c}, '$.path')`;
   const store = `JSON_EXTRACT(${c}, '$.store')`;
   const ok = `(CASE
     WHEN NOT JSON_VALID(${c}) THEN 0
-    WHEN LOCATE(CHAR(92 USING utf8mb4), ${text}) > 0 THEN 0
+    WHEN NOT (${text} REGEXP ${STRICT_TOKENS}) THEN 0
     WHEN JSON_TYPE(${c}) <> 'OBJECT' THEN 0
-    WHEN ${occurrences(text, '"path"')} <> 1 THEN 0
+    WHEN ${repeated(text, '"path"')} THEN 0
     WHEN COALESCE(JSON_TYPE(${path}), '') <> 'STRING' THEN 0
     WHEN CHAR_LENGTH(JSON_UNQUOTE(${path})) = 0 THEN 0
-    WHEN ${occurrences(text, '"store"')} > 1 THEN 0
+    WHEN ${repeated(text, '"store"')} THEN 0
     WHEN ${store} IS NOT NULL AND JSON_TYPE(${store}) NOT IN ('STRING', 'NULL') THEN 0
-    WHEN NOT (${tokens} REGEXP '${STRICT_TOKENS}') THEN 0
     ELSE 1 END)`;
   return {
     value: c,
@@ -89,11 +90,12 @@ function referenceSelect(column: StorageColumn): string {
 FROM ${e.source} WHERE ${e.value} IS NOT NULL`;
 }
 
+/** Rows whose path may be one of `pathCount` placeholders, plus every row the server cannot read exactly. */
 function recheckSelect(column: StorageColumn, pathCount: number): string {
   const e = expressions(column);
   const placeholders = Array.from({ length: pathCount }, () => '?').join(', ');
   const wanted = pathCount > 0 ? `WHEN JSON_UNQUOTE(JSON_EXTRACT(${e.value}, '$.path')) IN (${placeholders}) THEN 1` : '';
-  return `${referenceSelect(column)} AND (CASE WHEN ${e.ok} = 0 THEN 1 ${wanted} ELSE 0 END) = 1`;
+  return `${referenceSelect(column)} AND (CASE WHEN NOT JSON_VALID(${e.value}) THEN 1 ${wanted} WHEN ${e.ok} = 0 THEN 1 ELSE 0 END) = 1`;
 }
 
 interface ReferenceRow {
@@ -114,7 +116,8 @@ export class MysqlCatalog implements Catalog {
   private readonly config: mysql.ConnectionOptions;
   private readonly pool: mysqlPromise.Pool;
   private readonly batchSize: number;
-  private readonly streams = new Set<mysql.Connection>();
+  /** Open stream connections, each with the function that fails its iterator. */
+  private readonly streams = new Map<mysql.Connection, (error: Error) => void>();
   private closed = false;
 
   constructor(connection: string | mysql.ConnectionOptions, options: MysqlCatalogOptions = {}) {
@@ -150,7 +153,7 @@ export class MysqlCatalog implements Catalog {
     const connection = mysql.createConnection(this.config);
     // Errors reach the consumer through `rowsUntilFailure`; this only keeps a dying socket from crashing the process.
     connection.on('error', () => undefined);
-    this.streams.add(connection);
+    this.streams.set(connection, () => undefined);
     let finished = false;
     try {
       const stream = connection.query(referenceSelect(column)).stream({ highWaterMark: this.batchSize });
@@ -159,6 +162,7 @@ export class MysqlCatalog implements Catalog {
         const ended = (): void => fail(new Error('the MySQL connection ended while streaming rows'));
         connection.on('error', fail);
         connection.on('end', ended);
+        this.streams.set(connection, fail);
         return () => {
           connection.off('error', fail);
           connection.off('end', ended);
@@ -200,7 +204,10 @@ export class MysqlCatalog implements Catalog {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const connection of this.streams) dropConnection(connection);
+    for (const [connection, abort] of this.streams) {
+      abort(new Error('the MySQL catalog was closed while streaming rows'));
+      dropConnection(connection);
+    }
     this.streams.clear();
     await this.pool.end();
   }

@@ -51,7 +51,7 @@ export async function acquireRunLock(
         if (racing && lock.runId > wanted.runId) continue;
         return `run ${lock.runId} on an overlapping scope is still active (started ${lock.startedAt})`;
       }
-      if (lock.finishedAt && Date.parse(lock.finishedAt) + limits.cooldownMinutes * 60_000 > now.getTime()) {
+      if (limits.cooldownMinutes > 0 && lock.finishedAt && Date.parse(lock.finishedAt) + limits.cooldownMinutes * 60_000 > now.getTime()) {
         return `run ${lock.runId} on an overlapping scope finished at ${lock.finishedAt}, less than the ${limits.cooldownMinutes}-minute cooldown ago`;
       }
     }

@@ -198,6 +198,34 @@ describe('a scheduled run', () => {
   });
 });
 
+describe('a run that never finishes', () => {
+  it('is reported as partial by the scheduled finalize-overdue call, and frees its scope', async () => {
+    const started = (await invoke(scanner, { mode: 'collect', graceHours: 0 }, 'scanner')) as { runId: string; shards: number };
+    expect(await invoke(reporter, { action: 'finalize-overdue' }, 'reporter')).toEqual({ reported: [] });
+
+    const { pipelineContext } = await import('../../functions/pipeline/context.js');
+    const { finalizeOverdue } = await import('../../functions/pipeline/report-job.js');
+    const later = pipelineContext();
+    later.now = () => new Date(Date.now() + 2 * 3600_000);
+    const finalized = await finalizeOverdue(later);
+    expect(finalized.map((r) => r.run_id)).toEqual([started.runId]);
+    const partial = await report(started.runId);
+    expect(partial).toMatchObject({ complete: false, deleted: 0 });
+    expect(partial.failed_shards).toHaveLength(started.shards);
+    expect(partial.errors.join('\n')).toMatch(/did not finish within 60 minutes/);
+    expect((await notifications()).map((n) => n.Subject)).toEqual([expect.stringMatching(/^djgc PARTIAL/)]);
+
+    // The late shard messages find the run reported and sweep nothing.
+    await drain();
+    expect(await storeKeys()).toEqual(truth.objects.map((o) => o.path).sort());
+    expect(await invoke(reporter, { action: 'cleanup' }, 'reporter').catch((e: Error) => e.message)).toMatch(/invalid reporter payload: action/);
+    const next = (await invoke(scanner, { graceHours: 0 }, 'scanner')) as { status: string; runId: string };
+    expect(next.status).toBe('started');
+    await drain();
+    expect(await report(next.runId)).toMatchObject({ complete: true, orphaned: 27 });
+  });
+});
+
 describe('a worker that dies in the middle of a shard', () => {
   it('is retried without double counting or deleting anything referenced', async () => {
     const sql = new pg.Client({ connectionString: db.url });

@@ -230,6 +230,23 @@ describe('MysqlCatalog.references', () => {
   });
 });
 
+describe('MysqlCatalog.close', () => {
+  it('ends a stream in progress with an error, and the server its query', async () => {
+    const other = new MysqlCatalog(url, { batchSize: 50 });
+    const rows = other.references(BIG_V)[Symbol.asyncIterator]();
+    expect((await rows.next()).done).toBe(false);
+    await other.close();
+    const drain = async (): Promise<number> => {
+      let n = 1;
+      while (!(await rows.next()).done) n += 1;
+      return n;
+    };
+    await expect(drain()).rejects.toThrow(/closed/);
+    await until(async () => (await streamThreads()).length === 0, 'the server to drop the stream query');
+    await expect(other.discover()).rejects.toThrow(/closed/);
+  });
+});
+
 describe('MysqlCatalog.findReferences', () => {
   it('returns exactly the references whose path is asked for', async () => {
     expect(

@@ -226,6 +226,23 @@ describe('PostgresCatalog.references', () => {
   });
 });
 
+describe('PostgresCatalog.close', () => {
+  it('ends a stream in progress with an error and closes its connection', async () => {
+    const other = new PostgresCatalog(postgresUrl(), { database: database.name, batchSize: 50 });
+    const rows = other.references(BIG_V)[Symbol.asyncIterator]();
+    expect((await rows.next()).done).toBe(false);
+    await other.close();
+    const drain = async (): Promise<number> => {
+      let n = 1;
+      while (!(await rows.next()).done) n += 1;
+      return n;
+    };
+    await expect(drain()).rejects.toThrow(/ended|terminated/i);
+    await until(async () => (await streamBackends(database.name)) === 0, 'the stream connection to close');
+    await expect(other.discover()).rejects.toThrow(/closed/);
+  });
+});
+
 describe('PostgresCatalog.findReferences', () => {
   it('returns exactly the references whose path is asked for', async () => {
     const found = await catalog.findReferences(SESSION_LEGACY, [

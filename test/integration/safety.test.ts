@@ -104,6 +104,27 @@ describe('references protect objects', () => {
   });
 });
 
+describe('layouts of older releases', () => {
+  it('collects the root-level schema layout of releases ≤ 2.3.0 only when asked', async () => {
+    const w = new DataJointWriter(dir);
+    await table('lab', 'scan', { n: ':<npy@main>:' });
+    const live = { path: 'lab/scan/id=1/n_live0001.npy', store: 'main' };
+    const dead = 'lab/scan/id=2/n_dead0001.npy';
+    const other = 'labnotes/scan/id=2/readme.txt';
+    for (const p of [live.path, dead, other]) await w.put(p, Buffer.from('x'), OLD);
+    await insert('lab', 'scan', 1, { n: live });
+
+    const plain = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { deleteObjects: true });
+    expect(plain.report).toMatchObject({ stored: 0, deleted: 0, errors: [] });
+    expect(await filesBelow(dir)).toEqual([dead, live.path, other].sort());
+
+    const legacy = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { deleteObjects: true, legacyRootLayout: true });
+    expect(legacy.orphans).toEqual([dead]);
+    expect(legacy.report).toMatchObject({ schema_paths_stored: 2, schema_paths_referenced: 1, deleted: 1, errors: [] });
+    expect(await filesBelow(dir)).toEqual([live.path, other].sort());
+  });
+});
+
 describe('fresh objects and concurrent writers', () => {
   it('keeps objects younger than the grace period and counts them as protected', async () => {
     const w = new DataJointWriter(dir);
