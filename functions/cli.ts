@@ -85,13 +85,25 @@ async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags,
 }
 
 async function main(argv: string[]): Promise<number> {
+  // The pinned SDK supports Node 20; its notice about future releases is not for djgc's users.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const program = new Command('djgc')
     .description(
       'Find and delete objects in DataJoint object storage that no table row references any more.\n\n' +
-        'djgc reads the database and store settings the way DataJoint does: datajoint.json (searched\n' +
-        'from this folder upward), .secrets/, and the DJ_HOST, DJ_USER, DJ_PASS, DJ_BACKEND, DJ_STORES\n' +
-        'environment variables. With no database configured, `djgc` runs a demonstration on an\n' +
+        'djgc reads the database and store settings the way DataJoint does: datajoint.json (searched ' +
+        'from this folder upward), .secrets/, and the DJ_HOST, DJ_USER, DJ_PASS, DJ_BACKEND, DJ_STORES ' +
+        'environment variables. With no database configured, `djgc` runs a demonstration on an ' +
         'embedded PostgreSQL and a local folder.',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  djgc scan                               # report orphans; deletes nothing\n' +
+        '  djgc scan --schema my_lab --grace 48h   # one schema; keep objects under 48 h old\n' +
+        '  djgc collect --schema my_lab            # dry run: shows what would go\n' +
+        '  djgc collect --schema my_lab --confirm  # deletes orphans past the grace period\n' +
+        '  djgc demo                               # see it work, no set-up needed\n\n' +
+        'Every option of a command: djgc scan --help, djgc collect --help.',
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -102,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
     program
       .command('scan')
       .description('report orphaned objects; deletes nothing')
-      .addHelpText('after', '\nExample:\n  djgc scan --schema my_lab --grace 48h'),
+      .addHelpText('after', '\nscan never deletes: to delete what it reports, run `djgc collect --confirm`\nwith the same options.\n\nExample:\n  djgc scan --schema my_lab --grace 48h'),
   ).action(async (flags: CommonFlags) => {
     const config = requireDatabase(loadDjConfig());
     exitCode = await collectOnConfiguredDatabase(config, flags, false, false);
