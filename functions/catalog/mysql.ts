@@ -16,6 +16,11 @@ const DEFAULT_BATCH_SIZE = 1000;
 const DEFAULT_POOL_SIZE = 2;
 /** Paths per re-check query (each is one placeholder). */
 const PATHS_PER_QUERY = 1000;
+/**
+ * Seconds the server waits on a stream whose consumer is busy before dropping it (the
+ * server default, 60, is short for a consumer writing what it reads elsewhere).
+ */
+const STREAM_WRITE_TIMEOUT_SECONDS = 3600;
 
 const DISCOVER_SQL = `
 SELECT c.TABLE_SCHEMA AS \`schema\`, c.TABLE_NAME AS \`table\`, c.COLUMN_NAME AS \`column\`,
@@ -123,7 +128,7 @@ export class MysqlCatalog implements Catalog {
   constructor(connection: string | mysql.ConnectionOptions, options: MysqlCatalogOptions = {}) {
     const base = typeof connection === 'string' ? { uri: connection } : connection;
     // JSON always as text: what the driver would parse depends on the server and its version.
-    this.config = { ...base, jsonStrings: true, supportBigNumbers: true, bigNumberStrings: true };
+    this.config = { ...base, jsonStrings: true };
     this.batchSize = positive(options.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
     this.pool = mysqlPromise.createPool({
       ...this.config,
@@ -156,6 +161,8 @@ export class MysqlCatalog implements Catalog {
     this.streams.set(connection, () => undefined);
     let finished = false;
     try {
+      // If this fails the server keeps its default timeout; a stream it then drops still fails loudly.
+      connection.query(`SET SESSION net_write_timeout = ${STREAM_WRITE_TIMEOUT_SECONDS}`, () => undefined);
       const stream = connection.query(referenceSelect(column)).stream({ highWaterMark: this.batchSize });
       // A connection lost mid-result reaches only the connection's 'error', never the query stream.
       const rows = rowsUntilFailure(stream as AsyncIterable<ReferenceRow>, (fail) => {

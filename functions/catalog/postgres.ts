@@ -190,7 +190,7 @@ export class PostgresCatalog implements Catalog {
     const type = result.rows[0]?.type;
     if (type === undefined) {
       throw new Error(
-        `column ${qualifiedName(column)} does not exist in PostgreSQL database "${this.config.database ?? '(default)'}": was it dropped or renamed after discovery? Run again to rediscover.`,
+        `column ${qualifiedName(column)} does not exist in the PostgreSQL database: was it dropped or renamed after discovery? Run again to rediscover.`,
       );
     }
     this.columnTypes.set(key, type);

@@ -184,6 +184,12 @@ describe('PostgresCatalog.references', () => {
     ]);
   });
 
+  it('names a column that no longer exists', async () => {
+    const gone = column(A, 'session', 'gone', 'blob', 'main');
+    await expect(collect(catalog.references(gone))).rejects.toThrow(/column lab_a\.session\.gone does not exist/);
+    await expect(catalog.findReferences(gone, ['x'])).rejects.toThrow(/does not exist/);
+  });
+
   it('streams a large column completely', async () => {
     const refs = await collect(catalog.references(BIG_V));
     expect(refs).toHaveLength(BIG_ROWS);

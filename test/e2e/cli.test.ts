@@ -1,0 +1,327 @@
+/**
+ * The `djgc` command as a user runs it: a child process started in a project folder holding a
+ * datajoint.json, against the DataJoint fixture loaded into a real PostgreSQL and a copy of its
+ * store (a directory, or a bucket on fauxqs behind a proxy that denies deletes).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { createServer, request, type Server } from 'node:http';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { awsEndpoint } from '../support/env.js';
+import { createTestDatabase, loadPostgresFixture, type TestDatabase } from '../support/postgres.js';
+import { copyStore, FIXTURE_DIR, fixture, loadGroundTruth } from '../support/fixture.js';
+import { filesBelow } from '../support/engine.js';
+import { createBucket, emptyAndDeleteBucket, listAllKeys, uploadDirectory, type TestBucket } from '../support/s3.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(REPO_ROOT, 'functions', 'cli.ts');
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+const truth = loadGroundTruth('postgres');
+const allPaths = truth.objects.map((o) => o.path).sort();
+const orphanPaths = truth.objects.filter((o) => o.status === 'orphaned').map((o) => o.path).sort();
+const keptPaths = truth.objects.filter((o) => o.status !== 'orphaned').map((o) => o.path).sort();
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The user's environment without any DataJoint or AWS setting that would override the project's datajoint.json. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!/^(DJ_|AWS_)/.test(key)) env[key] = value;
+  }
+  return env;
+}
+
+function djgc(cwd: string, args: string[], timeoutMs = 60_000): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The counts of one block of the text report ("Hash-addressed storage", "Schema-addressed storage", "Totals"). */
+function block(report: string, title: string): { referenced: number; stored: number; orphaned: number } {
+  const match = new RegExp(`^${title}:\\n  Referenced: +(\\d+)\\n  Stored: +(\\d+)\\n  Orphaned: +(\\d+)`, 'm').exec(report);
+  if (!match) throw new Error(`no "${title}" block in the report:\n${report}`);
+  return { referenced: Number(match[1]), stored: Number(match[2]), orphaned: Number(match[3]) };
+}
+
+let root: string;
+let db: TestDatabase;
+/** A DataJoint project folder: datajoint.json naming the test database and a file store `store/`. */
+let project: string;
+let store: string;
+/** A folder with neither datajoint.json nor a parent holding one. */
+let bare: string;
+
+function databaseBlock(): Record<string, unknown> {
+  const url = new URL(db.url);
+  return {
+    backend: 'postgresql',
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username || 'postgres'),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    name: db.name,
+  };
+}
+
+async function writeProject(dir: string, stores: Record<string, unknown>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'datajoint.json'), `${JSON.stringify({ database: databaseBlock(), stores }, null, 2)}\n`);
+}
+
+async function resetStore(): Promise<void> {
+  await rm(store, { recursive: true, force: true });
+  await copyStore('postgres', store);
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'djgc-cli-'));
+  // A repository marker stops the upward search for datajoint.json at the temporary root.
+  await mkdir(join(root, '.git'));
+  db = await createTestDatabase('djgc_cli');
+  await loadPostgresFixture(db.url, fixture.postgresSql);
+  project = join(root, 'project');
+  store = join(project, 'store');
+  await writeProject(project, { default: 'main', main: { protocol: 'file', location: store } });
+  await copyStore('postgres', store);
+  bare = join(root, 'bare');
+  await mkdir(bare);
+});
+
+afterAll(async () => {
+  await db?.drop();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('djgc help', () => {
+  it('explains the commands and their options', async () => {
+    const [top, scan, collect] = await Promise.all([djgc(bare, ['--help']), djgc(bare, ['scan', '--help']), djgc(bare, ['collect', '--help'])]);
+    for (const r of [top, scan, collect]) {
+      expect(r.code).toBe(0);
+      for (const option of ['--confirm', '--grace', '--schema']) expect(r.stdout).toContain(option);
+    }
+    expect(top.stdout).toMatch(/^\s+scan\b/m);
+    expect(top.stdout).toMatch(/^\s+collect\b/m);
+    expect(top.stdout).toMatch(/^\s+demo\b/m);
+    expect(scan.stdout).toContain('deletes nothing');
+    expect(scan.stdout).toMatch(/--grace <duration>.*\n?.*default: 24h/);
+    expect(collect.stdout).toMatch(/--confirm +really delete/);
+    expect(collect.stdout).toContain('dry run unless --confirm');
+  });
+});
+
+describe('djgc on a file store', () => {
+  it('scan prints the report of the orphans and deletes nothing', async () => {
+    const r = await djgc(project, ['scan', '--grace', '0']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('dry run: nothing deleted');
+    expect(block(r.stdout, 'Hash-addressed storage')).toEqual({ referenced: 12, stored: 14, orphaned: 2 });
+    expect(block(r.stdout, 'Schema-addressed storage')).toEqual({ referenced: 48, stored: 73, orphaned: 25 });
+    expect(block(r.stdout, 'Totals')).toEqual({ referenced: 60, stored: 87, orphaned: orphanPaths.length });
+    expect(r.stdout).toContain('Errors: none');
+    expect(r.stdout).toMatch(/Full report: .*\/djgc-runs\/runs\/[^/]+\/report\.json/);
+    expect(await filesBelow(store)).toEqual(allPaths);
+  });
+
+  it('scan --json prints the report as JSON', async () => {
+    const r = await djgc(project, ['scan', '--grace', '0', '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      hash_orphaned: 2,
+      hash_orphaned_bytes: 68,
+      schema_paths_orphaned: 25,
+      orphaned: 27,
+      deleted: 0,
+      errors: [],
+      dry_run: true,
+    });
+    expect(await filesBelow(store)).toEqual(allPaths);
+  });
+
+  it('collect without --confirm deletes nothing and says how to delete', async () => {
+    const r = await djgc(project, ['collect', '--grace', '0']);
+    expect(r.code).toBe(0);
+    expect(block(r.stdout, 'Totals').orphaned).toBe(27);
+    expect(r.stdout).toContain('This was a dry run. To delete these 27 objects, run the same command with --confirm.');
+    expect(await filesBelow(store)).toEqual(allPaths);
+  });
+
+  it('collect --confirm --verbose deletes exactly the orphans, naming each, and a scan then finds none', async () => {
+    try {
+      const r = await djgc(project, ['collect', '--grace', '0', '--confirm', '--verbose']);
+      expect(r.code).toBe(0);
+      const named = [...r.stderr.matchAll(/^deleted (.+)$/gm)].map((m) => m[1]!).sort();
+      expect(named).toEqual(orphanPaths);
+      expect(r.stdout).toMatch(/^ {2}Deleted: 27 \(/m);
+      expect(r.stdout).toContain('Errors: none');
+      expect(await filesBelow(store)).toEqual(keptPaths);
+
+      const after = await djgc(project, ['scan', '--grace', '0']);
+      expect(after.code).toBe(0);
+      expect(block(after.stdout, 'Totals')).toEqual({ referenced: 60, stored: 60, orphaned: 0 });
+    } finally {
+      await resetStore();
+    }
+  });
+
+  it('rejects bad options and missing configuration with exit status 2, deleting nothing', async () => {
+    const [schema, grace, noConfig, noStore] = await Promise.all([
+      djgc(project, ['scan', '-s', 'nosuchschema']),
+      djgc(project, ['scan', '--grace', 'soon']),
+      djgc(bare, ['scan']),
+      djgc(project, ['collect', '--grace', '0', '--confirm', '--store', 'nope']),
+    ]);
+    expect(schema.code).toBe(2);
+    expect(schema.stderr).toContain("schema 'nosuchschema'");
+    expect(schema.stderr).toContain('djgc_fixture');
+
+    expect(grace.code).toBe(2);
+    expect(grace.stderr).toContain("'soon' is not a duration");
+
+    expect(noConfig.code).toBe(2);
+    expect(noConfig.stderr).toContain('no database configured');
+    expect(noConfig.stderr).toContain('djgc demo');
+
+    expect(noStore.code).toBe(2);
+    expect(noStore.stderr).toContain("store 'nope' is not configured");
+    expect(noStore.stderr).toContain('Configured stores: main');
+
+    for (const r of [schema, grace, noConfig, noStore]) expect(r.stdout).not.toContain('Deleted:');
+    expect(await filesBelow(store)).toEqual(allPaths);
+  });
+
+  it('fails closed on a malformed metadata value: exit 1, the column named, nothing deleted', async () => {
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO djgc_fixture.note (note_id, shared) VALUES (99, '{"hash": "x"}')`);
+      const r = await djgc(project, ['collect', '--grace', '0', '--confirm']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('djgc_fixture.note.shared');
+      expect(r.stderr).toContain('no "path"');
+      expect(r.stdout).toMatch(/^ {2}Deleted: 0 /m);
+      expect(await filesBelow(store)).toEqual(allPaths);
+    } finally {
+      await client.query('DELETE FROM djgc_fixture.note WHERE note_id = 99');
+      await client.end();
+      await resetStore();
+    }
+  });
+});
+
+/**
+ * A proxy in front of fauxqs that forwards every request unchanged except DeleteObjects, which it
+ * refuses the way S3 does when a bucket policy denies s3:DeleteObject.
+ */
+async function denyDeletesProxy(target: string): Promise<{ endpoint: string; denied: () => number; close: () => Promise<void> }> {
+  const upstream = new URL(target);
+  let denied = 0;
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    if (req.method === 'POST' && url.searchParams.has('delete')) {
+      denied++;
+      req.resume();
+      const body =
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message>' +
+        '<RequestId>DENYDELETES</RequestId><HostId>proxy</HostId></Error>';
+      res.writeHead(403, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-amz-request-id': 'DENYDELETES' });
+      res.end(body);
+      return;
+    }
+    const forward = request(
+      { hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', (error) => {
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`proxy: ${error.message}`);
+    });
+    req.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `127.0.0.1:${port}`,
+    denied: () => denied,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('djgc on S3 without delete permission', () => {
+  let bucket: TestBucket;
+  let proxy: Awaited<ReturnType<typeof denyDeletesProxy>>;
+  let s3Project: string;
+
+  beforeAll(async () => {
+    bucket = await createBucket('djgc-cli');
+    await uploadDirectory(bucket.client, bucket.bucket, join(FIXTURE_DIR, 'store-postgres'), 'dj/');
+    proxy = await denyDeletesProxy(awsEndpoint());
+    s3Project = join(root, 's3-project');
+    await writeProject(s3Project, {
+      default: 'main',
+      main: { protocol: 's3', endpoint: proxy.endpoint, secure: false, bucket: bucket.bucket, location: 'dj', access_key: 'test', secret_key: 'test' },
+    });
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    if (bucket) await emptyAndDeleteBucket(bucket.client, bucket.bucket);
+  });
+
+  it('collect --confirm exits 1, says the credentials lack s3:DeleteObject, and every object stays', async () => {
+    const r = await djgc(s3Project, ['collect', '--grace', '0', '--confirm']);
+    expect(proxy.denied()).toBeGreaterThan(0);
+    expect(r.code).toBe(1);
+    expect(block(r.stdout, 'Totals').orphaned).toBe(27);
+    expect(r.stdout).toMatch(/^ {2}Deleted: 0 /m);
+    expect(r.stderr).toContain(`the credentials lack s3:DeleteObject on bucket "${bucket.bucket}"`);
+    const keys = (await listAllKeys(bucket.client, bucket.bucket)).map((k) => k.replace(/^dj\//, '')).sort();
+    expect(keys).toEqual(allPaths);
+  });
+});
+
+describe('djgc demo', () => {
+  it('scans, collects and scans again on the embedded database, leaving user files alone', async () => {
+    const dir = join(bare, 'demo');
+    const r = await djgc(bare, ['demo', '--dir', dir]);
+    expect(r.code).toBe(0);
+    const [intro, scan, collect, again] = r.stdout.split(/^== .+ ==$/m);
+    expect(intro).toContain('Demonstration database');
+    expect(scan).toContain('dry run: nothing deleted');
+    expect(block(scan!, 'Totals').orphaned).toBe(16);
+    expect(collect).toMatch(/^ {2}Deleted: 16 \(/m);
+    expect(block(again!, 'Totals').orphaned).toBe(0);
+    expect(again).toMatch(/^ {2}Orphaned: {3}0 /m);
+    const userFiles = await readdir(join(dir, 'store', 'acquisition'));
+    expect(userFiles.length).toBeGreaterThan(0);
+    expect(existsSync(join(dir, 'reports', 'latest.json'))).toBe(true);
+  });
+});
