@@ -79,6 +79,35 @@ describe('DataJoint 2.3.2 fixture on PostgreSQL', () => {
     }
   });
 
+  it('gets the same result when sections are cut into many key ranges, reading each column once', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'djgc-fx-'));
+    try {
+      await copyStore('postgres', dir);
+      const reads = new Map<string, number>();
+      const counting: Catalog = {
+        backend: catalog.backend,
+        discover: () => catalog.discover(),
+        findReferences: (column, paths) => catalog.findReferences(column, paths),
+        close: async () => undefined,
+        references: (column) => {
+          const name = `${column.schema}.${column.table}.${column.column}`;
+          reads.set(name, (reads.get(name) ?? 0) + 1);
+          return catalog.references(column);
+        },
+      };
+      const ranged = await runEngine({ catalog: counting, stores: { main: fileStore(dir) } }, { deleteObjects: true, maxRefsPerShard: 3 });
+      expect(ranged.report.shards.length).toBeGreaterThan(8);
+      expect(ranged.report.errors).toEqual([]);
+      const truth = loadGroundTruth('postgres');
+      expect(ranged.orphans).toEqual(truth.objects.filter((o) => o.status === 'orphaned').map((o) => o.path).sort());
+      expect(ranged.report).toMatchObject({ deleted: 27, referenced: 60 });
+      expect(await filesBelow(dir)).toEqual(truth.objects.filter((o) => o.status !== 'orphaned').map((o) => o.path).sort());
+      expect([...reads.values()]).toEqual(Array(8).fill(1));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('collects exactly the orphans of the same store in S3', async () => {
     const { bucket, client } = await createBucket('djgc-fx-pg');
     try {
