@@ -13,12 +13,11 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=$ROOT/.services
+# Preferred ports; when one is taken by something else, the next free one is used and
+# recorded in .services/<service>.port for `env`.
 PG_PORT=55432
 MY_PORT=53306
 S3_PORT=54566
-DEFAULT_PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres
-DEFAULT_MY_URL=mysql://root@127.0.0.1:$MY_PORT
-DEFAULT_AWS_ENDPOINT=http://127.0.0.1:$S3_PORT
 READY_TIMEOUT=${DJGC_SERVICES_TIMEOUT:-60}
 FAUXQS_APP=$ROOT/node_modules/fauxqs/dist/app.js
 
@@ -50,6 +49,25 @@ running_pid() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The port service $1 uses: the recorded one, else the first free one from $2 on.
+recorded_port() {
+  local file=$STATE/$1.port
+  if [[ -f $file ]]; then cat "$file"; else echo "$2"; fi
+}
+
+choose_port() {
+  local port=$2 i
+  for ((i = 0; i < 100; i++)); do
+    if ! port_open "$port"; then
+      echo "$port" >"$STATE/$1.port"
+      echo "$port"
+      return
+    fi
+    port=$((port + 1))
+  done
+  die "no free port for $1 in $2-$((port - 1)); set DJGC_TEST_* to servers of your own"
+}
 
 stop_pid() {
   local name=$1 pid=$2 signal=$3 i
@@ -169,12 +187,11 @@ start_postgres() {
   fi
   pid=$(running_pid postgres "$data")
   if [[ -n $pid ]]; then
-    say "PostgreSQL already running (pid $pid, port $PG_PORT)"
+    say "PostgreSQL already running (pid $pid, port $(recorded_port postgres "$PG_PORT"))"
     [[ ${DJGC_SERVICES_AUTOSTOP:-} == 1 ]] || rm -f "$STATE/postgres.autostop"
     return
   fi
-  port_open "$PG_PORT" &&
-    die "port $PG_PORT is taken by a process not started from $STATE; stop it, or set DJGC_TEST_POSTGRES_URL to use that server"
+  PG_PORT=$(choose_port postgres "$PG_PORT")
   bin=$(pg_bindir) || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin"
 
   if [[ ! -f $data/.djgc-initialized ]]; then
@@ -188,8 +205,7 @@ start_postgres() {
       --locale=C.UTF-8 --no-sync >>"$log" 2>&1 || die "initdb failed; see $log"
     cat >>"$data/postgresql.conf" <<EOF
 
-# private test instance
-port = $PG_PORT
+# private test instance (the port is given at start)
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
 fsync = off
@@ -201,7 +217,7 @@ EOF
   [[ -f $log ]] || { : >"$log"; if ((EUID == 0)); then chown postgres: "$log"; fi; }
 
   as_user postgres
-  "${AS[@]}" "$bin/pg_ctl" -D "$data" -l "$log" -w -t "$READY_TIMEOUT" start >/dev/null 9>&- ||
+  "${AS[@]}" "$bin/pg_ctl" -D "$data" -l "$log" -o "-p $PG_PORT" -w -t "$READY_TIMEOUT" start >/dev/null 9>&- ||
     { tail -n 20 "$log" >&2 || true; die "PostgreSQL did not start; see $log"; }
   pid=$(head -n 1 "$data/postmaster.pid")
   echo "$pid" >"$STATE/postgres.pid"
@@ -215,7 +231,7 @@ stop_postgres() {
   pid=$(running_pid postgres "$DATA/postgres")
   # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for clients to leave).
   if [[ -n $pid ]]; then stop_pid PostgreSQL "$pid" INT && say "PostgreSQL stopped (pid $pid)"; fi
-  rm -f "$STATE/postgres.pid" "$STATE/postgres.autostop"
+  rm -f "$STATE/postgres.pid" "$STATE/postgres.autostop" "$STATE/postgres.port"
 }
 
 # --- MariaDB ---------------------------------------------------------------
@@ -228,12 +244,11 @@ start_mariadb() {
   fi
   pid=$(running_pid mariadb "--datadir=$data")
   if [[ -n $pid ]]; then
-    say "MariaDB already running (pid $pid, port $MY_PORT)"
+    say "MariaDB already running (pid $pid, port $(recorded_port mariadb "$MY_PORT"))"
     [[ ${DJGC_SERVICES_AUTOSTOP:-} == 1 ]] || rm -f "$STATE/mariadb.autostop"
     return
   fi
-  port_open "$MY_PORT" &&
-    die "port $MY_PORT is taken by a process not started from $STATE; stop it, or set DJGC_TEST_MYSQL_URL to use that server"
+  MY_PORT=$(choose_port mariadb "$MY_PORT")
   bin=$(mariadbd_bin) || die "mariadbd not found (Debian package mariadb-server)"
   # A unix socket path is limited to 107 bytes.
   ((${#socket} < 100)) || socket=/tmp/djgc-mariadb-$MY_PORT.sock
@@ -275,7 +290,7 @@ stop_mariadb() {
   local pid
   pid=$(running_pid mariadb "--datadir=$DATA/mariadb")
   if [[ -n $pid ]]; then stop_pid MariaDB "$pid" TERM && say "MariaDB stopped (pid $pid)"; fi
-  rm -f "$STATE/mariadb.pid" "$STATE/mariadb.autostop"
+  rm -f "$STATE/mariadb.pid" "$STATE/mariadb.autostop" "$STATE/mariadb.port"
 }
 
 # --- fauxqs ----------------------------------------------------------------
@@ -288,12 +303,11 @@ start_fauxqs() {
   fi
   pid=$(running_pid fauxqs "$FAUXQS_APP")
   if [[ -n $pid ]]; then
-    say "fauxqs already running (pid $pid, port $S3_PORT)"
+    say "fauxqs already running (pid $pid, port $(recorded_port fauxqs "$S3_PORT"))"
     [[ ${DJGC_SERVICES_AUTOSTOP:-} == 1 ]] || rm -f "$STATE/fauxqs.autostop"
     return
   fi
-  port_open "$S3_PORT" &&
-    die "port $S3_PORT is taken by a process not started from $STATE; stop it, or set DJGC_TEST_AWS_ENDPOINT to use that server"
+  S3_PORT=$(choose_port fauxqs "$S3_PORT")
   [[ -f $FAUXQS_APP ]] || die "$FAUXQS_APP not found: run npm ci first"
   command -v node >/dev/null || die "node not found (Node 20 is required)"
 
@@ -316,15 +330,19 @@ stop_fauxqs() {
   local pid
   pid=$(running_pid fauxqs "$FAUXQS_APP")
   if [[ -n $pid ]]; then stop_pid fauxqs "$pid" TERM && say "fauxqs stopped (pid $pid)"; fi
-  rm -f "$STATE/fauxqs.pid" "$STATE/fauxqs.autostop"
+  rm -f "$STATE/fauxqs.pid" "$STATE/fauxqs.autostop" "$STATE/fauxqs.port"
 }
 
 # --- commands --------------------------------------------------------------
 
 print_env() {
-  printf 'export DJGC_TEST_POSTGRES_URL=%q\n' "${DJGC_TEST_POSTGRES_URL:-$DEFAULT_PG_URL}"
-  printf 'export DJGC_TEST_MYSQL_URL=%q\n' "${DJGC_TEST_MYSQL_URL:-$DEFAULT_MY_URL}"
-  printf 'export DJGC_TEST_AWS_ENDPOINT=%q\n' "${DJGC_TEST_AWS_ENDPOINT:-$DEFAULT_AWS_ENDPOINT}"
+  local pg my s3
+  pg=$(recorded_port postgres "$PG_PORT")
+  my=$(recorded_port mariadb "$MY_PORT")
+  s3=$(recorded_port fauxqs "$S3_PORT")
+  printf 'export DJGC_TEST_POSTGRES_URL=%q\n' "${DJGC_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:$pg/postgres}"
+  printf 'export DJGC_TEST_MYSQL_URL=%q\n' "${DJGC_TEST_MYSQL_URL:-mysql://root@127.0.0.1:$my}"
+  printf 'export DJGC_TEST_AWS_ENDPOINT=%q\n' "${DJGC_TEST_AWS_ENDPOINT:-http://127.0.0.1:$s3}"
 }
 
 lock_state() {
