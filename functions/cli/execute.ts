@@ -33,7 +33,7 @@ export async function executeRun(
   flags: OutputFlags,
   output: Output = consoleOutput,
 ): Promise<{ report: Report; exitCode: number }> {
-  const watcher = consoleObserver({ progress: flags.progress, verbose: flags.verbose, write: (line) => output.err(`${line}\n`) });
+  const watcher = consoleObserver({ progress: flags.progress, verbose: flags.verbose, deleting: options.deleteObjects, write: (line) => output.err(`${line}\n`) });
   let report: Report;
   try {
     report = await runCollection({ ...deps, observe: watcher.observe }, options);

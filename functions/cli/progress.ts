@@ -6,6 +6,8 @@ export interface ConsoleObserverOptions {
   progress: boolean;
   /** Name every deleted (and re-check-saved) object. */
   verbose: boolean;
+  /** The run deletes (default); a dry run draws no deleting bar. */
+  deleting?: boolean;
   write: (line: string) => void;
 }
 
@@ -21,12 +23,22 @@ export function consoleObserver(options: ConsoleObserverOptions): { observe: Run
   const ensureBars = (): void => {
     if (!options.progress || bars) return;
     bars = new cliProgress.MultiBar(
-      { clearOnComplete: false, hideCursor: true, format: ' {label} {bar} {value}/{total} {unit}', stream: process.stderr },
+      {
+        clearOnComplete: false,
+        hideCursor: true,
+        format: ' {label} {bar} {value}/{total} {unit}',
+        barsize: 25,
+        formatValue: (value, _options, type) => (type === 'value' || type === 'total' ? value.toLocaleString('en-US') : String(value)),
+        // Logged lines are written over the bars; a bar whose text did not change would otherwise stay blank.
+        forceRedraw: true,
+        stream: process.stderr,
+      },
       cliProgress.Presets.shades_classic,
     );
     listed = bars.create(0, 0, { label: 'listing ', unit: 'shards' });
-    deleted = bars.create(0, 0, { label: 'deleting', unit: 'objects' });
   };
+
+  const listedUnit = (): string => `shards, ${listedCount.toLocaleString('en-US')} objects, ${orphans.toLocaleString('en-US')} orphans`;
 
   const log = (line: string): void => {
     if (bars) bars.log(`${line}\n`);
@@ -41,11 +53,13 @@ export function consoleObserver(options: ConsoleObserverOptions): { observe: Run
         break;
       case 'listed':
         listedCount += event.objects;
-        listed?.update({ unit: `shards, ${listedCount.toLocaleString('en-US')} objects` });
+        listed?.update({ unit: listedUnit() });
         break;
       case 'shard-listed':
-        listed?.increment();
         orphans += event.orphans;
+        listed?.increment({ unit: listedUnit() });
+        // Created once there is something to delete: an empty bar would be drawn full.
+        if (bars && !deleted && orphans > 0 && options.deleting !== false) deleted = bars.create(orphans, deletedCount, { label: 'deleting', unit: 'objects' });
         deleted?.setTotal(orphans);
         break;
       case 'deleted':
@@ -67,6 +81,8 @@ export function consoleObserver(options: ConsoleObserverOptions): { observe: Run
   return {
     observe,
     stop: () => {
+      // MultiBar.stop() drops lines logged since the last redraw; a redraw writes them out first.
+      bars?.update();
       bars?.stop();
       bars = undefined;
     },

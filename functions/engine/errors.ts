@@ -3,11 +3,13 @@ export class ConfigurationError extends Error {
   override readonly name = 'ConfigurationError';
 }
 
-/** Text of any thrown value, for reports and messages. */
+/** Text of any thrown value, for reports and messages, without a closing period (it is often followed by more). */
 export function describeError(error: unknown): string {
+  let text = String(error);
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
+    const message = error.message.replace(/\.$/, '');
+    text = typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
   }
-  return String(error);
+  return text;
 }

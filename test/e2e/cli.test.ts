@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -44,9 +45,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function djgc(cwd: string, args: string[], timeoutMs = 60_000): Promise<Result> {
+function run(program: string, args: string[], cwd: string, timeoutMs: number): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -58,6 +59,49 @@ function djgc(cwd: string, args: string[], timeoutMs = 60_000): Promise<Result> 
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+const djgcCommand = (args: string[]): string[] => [process.execPath, '--import', TSX, CLI, ...args];
+
+function djgc(cwd: string, args: string[], timeoutMs = 60_000): Promise<Result> {
+  const [node, ...rest] = djgcCommand(args);
+  return run(node!, rest, cwd, timeoutMs);
+}
+
+const shellQuote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`;
+
+/**
+ * Run djgc on a pseudo-terminal (util-linux `script`), as in an interactive shell, so that progress
+ * bars are drawn. `stdout` holds everything the terminal received.
+ */
+function djgcOnTerminal(cwd: string, args: string[], timeoutMs = 60_000): Promise<Result> {
+  const command = `stty cols 100 rows 40; exec ${djgcCommand(args).map(shellQuote).join(' ')}`;
+  return run('script', ['--quiet', '--return', '--command', command, '/dev/null'], cwd, timeoutMs);
+}
+
+/**
+ * The text a terminal received, line by line: a cursor move to another line or column starts a
+ * new line, other control sequences are dropped. Good enough to read the order of what was drawn.
+ */
+function terminalLines(raw: string): string[] {
+  return raw
+    .replace(/\x1b\[[0-9;]*[ABEFGH]/g, '\n')
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+    .split(/\r?\n|\r/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+}
+
+/** Objects DataJoint never wrote and no row references: `count` files with 26-character base32 names in the hash section. */
+async function addHashOrphans(count: number): Promise<string[]> {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = [...randomBytes(26)].map((byte) => alphabet[byte & 31]).join('');
+    paths.push(`_hash/djgc_fixture/${name}`);
+  }
+  await Promise.all(paths.map((path, i) => writeFile(join(store, path), `orphan ${i}`)));
+  return paths;
 }
 
 /** The counts of one block of the text report ("Hash-addressed storage", "Schema-addressed storage", "Totals"). */
@@ -184,6 +228,25 @@ describe('djgc on a file store', () => {
       const after = await djgc(project, ['scan', '--grace', '0']);
       expect(after.code).toBe(0);
       expect(block(after.stdout, 'Totals')).toEqual({ referenced: 60, stored: 60, orphaned: 0 });
+    } finally {
+      await resetStore();
+    }
+  });
+
+  it('on a terminal, draws the bars, names every deleted object, and leaves the bars complete above the report', async () => {
+    try {
+      const extra = await addHashOrphans(3000);
+      const r = await djgcOnTerminal(project, ['collect', '--grace', '0', '--confirm', '--verbose']);
+      expect(r.code).toBe(0);
+      const lines = terminalLines(r.stdout);
+      const named = new Set(lines.flatMap((line) => /^deleted (\S+)$/.exec(line)?.[1] ?? []));
+      expect([...named].sort()).toEqual([...orphanPaths, ...extra].sort());
+      const heading = lines.indexOf('Object storage garbage collection (collect)');
+      expect(heading).toBeGreaterThan(1);
+      expect(lines[heading - 2]).toMatch(/^listing +█+ 2\/2 shards, 3,087 objects, 3,027 orphans$/);
+      expect(lines[heading - 1]).toMatch(/^deleting +█+ 3,027\/3,027 objects$/);
+      expect(lines.slice(heading).join('\n')).toMatch(/^Deleted: 3,027 \(/m);
+      expect(await filesBelow(store)).toEqual(keptPaths);
     } finally {
       await resetStore();
     }
