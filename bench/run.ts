@@ -20,7 +20,9 @@ import { runCollection } from '../functions/engine/run.js';
 import { DEFAULT_OPTIONS } from '../functions/engine/plan.js';
 import { contentHash } from '../functions/demo/datajoint-writer.js';
 import type { StoreSpec } from '../functions/engine/types.js';
+import type { RunEvent } from '../functions/engine/events.js';
 
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const pgUrl = process.env.DJGC_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const awsEndpoint = process.env.DJGC_TEST_AWS_ENDPOINT;
 const objects = Number(process.env.BENCH_OBJECTS ?? 100_000);
@@ -83,11 +85,10 @@ async function createDatabase(referenced: string[]): Promise<{ name: string; dro
 }
 
 async function writeFiles(root: string, paths: string[]): Promise<void> {
-  const limit = pLimit(64);
   const made = new Set<string>();
-  await Promise.all(
-    paths.map((p) =>
-      limit(async () => {
+  for (let i = 0; i < paths.length; i += 64) {
+    await Promise.all(
+      paths.slice(i, i + 64).map(async (p) => {
         const file = join(root, p);
         const folder = dirname(file);
         if (!made.has(folder)) {
@@ -97,8 +98,8 @@ async function writeFiles(root: string, paths: string[]): Promise<void> {
         await writeFile(file, 'payload!');
         await utimes(file, OLD, OLD);
       }),
-    ),
-  );
+    );
+  }
 }
 
 function s3Client(): S3Client {
@@ -124,28 +125,31 @@ async function dropBucket(client: S3Client, bucket: string): Promise<void> {
 
 interface Measured {
   seconds: number;
-  peakHeapMiB: number;
+  /** Largest heap still in use right after a full collection: what the run actually holds. */
+  peakLiveHeapMiB: number;
   peakRssMiB: number;
 }
 
-async function measure(fn: () => Promise<unknown>): Promise<Measured> {
+/** Times `fn`; with `sampleMs`, also samples memory, each sample after a full collection (--expose-gc). */
+async function measure(fn: () => Promise<unknown>, sampleMs?: number): Promise<Measured> {
   global.gc?.();
   let peakHeap = 0;
   let peakRss = 0;
   const sample = (): void => {
+    global.gc?.();
     const m = process.memoryUsage();
     peakHeap = Math.max(peakHeap, m.heapUsed);
     peakRss = Math.max(peakRss, m.rss);
   };
-  const timer = setInterval(sample, 20);
+  const timer = sampleMs ? setInterval(sample, sampleMs) : undefined;
   const start = performance.now();
   try {
     await fn();
   } finally {
     clearInterval(timer);
-    sample();
+    if (sampleMs) sample();
   }
-  return { seconds: (performance.now() - start) / 1000, peakHeapMiB: peakHeap / 2 ** 20, peakRssMiB: peakRss / 2 ** 20 };
+  return { seconds: (performance.now() - start) / 1000, peakLiveHeapMiB: peakHeap / 2 ** 20, peakRssMiB: peakRss / 2 ** 20 };
 }
 
 async function collectRun(database: string, spec: StoreSpec, deleteObjects: boolean, graceMs: number, maxRefsPerShard = 20_000) {
@@ -159,15 +163,42 @@ async function collectRun(database: string, spec: StoreSpec, deleteObjects: bool
     database,
   });
   const runs = await mkdtemp(join(tmpdir(), 'djgc-bench-runs-'));
+  const stopTrace = process.env.BENCH_TRACE ? traceSampler() : () => undefined;
   try {
     return await runCollection(
-      { catalog, stores: { main: spec }, defaultStore: 'main', openStore, folder: new LocalRunFolder(runs) },
+      {
+        catalog,
+        stores: { main: spec },
+        defaultStore: 'main',
+        openStore,
+        folder: new LocalRunFolder(runs),
+        ...(process.env.BENCH_TRACE ? { observe: traceMemory } : {}),
+      },
       { ...DEFAULT_OPTIONS, graceMs, deleteObjects, maxRefsPerShard },
     );
   } finally {
+    stopTrace();
     await catalog.close();
     await rm(runs, { recursive: true, force: true });
   }
+}
+
+/** BENCH_TRACE=1: the live heap at each phase and shard event, and the most seen since the previous one. */
+let peakSinceEvent = 0;
+function traceSampler(): () => void {
+  const timer = setInterval(() => {
+    global.gc?.();
+    peakSinceEvent = Math.max(peakSinceEvent, process.memoryUsage().heapUsed);
+  }, 100);
+  return () => clearInterval(timer);
+}
+function traceMemory(event: RunEvent): void {
+  if (event.type !== 'phase' && event.type !== 'shard-listed' && event.type !== 'shard-done') return;
+  global.gc?.();
+  const what = event.type === 'phase' ? event.phase : `${event.type} ${event.shard}`;
+  const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+  console.log(`    ${what.padEnd(40)} live heap ${mib(process.memoryUsage().heapUsed)} MiB, at most ${mib(peakSinceEvent)} MiB since the previous event`);
+  peakSinceEvent = 0;
 }
 
 const row = (cells: (string | number)[]): string => cells.map((c) => String(c).padStart(14)).join('');
@@ -195,14 +226,14 @@ async function throughput(kind: 'file' | 's3'): Promise<void> {
       collectReport = await collectRun(db.name, spec, true, graceMs);
     });
     console.log(`\n${kind} store: ${objects.toLocaleString('en-US')} objects (${paths.length - referenced.length} orphaned), prepared in ${prepared.seconds.toFixed(1)} s`);
-    console.log(row(['phase', 'seconds', 'objects/s', 'orphaned', 'deleted', 'peak heap MiB']));
+    console.log(row(['phase', 'seconds', 'objects/s', 'orphaned', 'deleted']));
     for (const [name, m, r] of [
       ['scan', scan, scanReport!],
       ['collect', collect, collectReport!],
     ] as const) {
       const report = r as { stored: number; orphaned: number; deleted: number; errors: string[] };
       if (report.errors.length) console.log(`  errors: ${report.errors.join('; ')}`);
-      console.log(row([name, m.seconds.toFixed(2), Math.round(report.stored / m.seconds), report.orphaned, report.deleted, m.peakHeapMiB.toFixed(0)]));
+      console.log(row([name, m.seconds.toFixed(2), Math.round(report.stored / m.seconds), report.orphaned, report.deleted]));
     }
   } finally {
     await db.drop();
@@ -212,8 +243,8 @@ async function throughput(kind: 'file' | 's3'): Promise<void> {
 }
 
 async function memory(): Promise<void> {
-  console.log('\nMemory of mark + sweep (scan, file store, at most 20 000 references a shard):');
-  console.log(row(['objects', 'seconds', 'peak heap MiB', 'peak RSS MiB']));
+  console.log('\nMemory of mark + sweep (scan, file store, at most 20 000 references a shard; live heap sampled after a full GC every 250 ms):');
+  console.log(row(['objects', 'seconds', 'live heap MiB', 'peak RSS MiB']));
   // The generated path lists are dropped before measuring, so the figures are the run's own.
   const prepare = async (n: number): Promise<{ db: { name: string; drop: () => Promise<void> }; root: string }> => {
     const { paths, referenced } = dataset(n);
@@ -226,8 +257,8 @@ async function memory(): Promise<void> {
     const { db, root } = await prepare(n);
     try {
       const spec = normalizeStore('main', { protocol: 'file', location: root, subfolding: [2, 2] });
-      const m = await measure(() => collectRun(db.name, spec, false, 3600_000));
-      console.log(row([n, m.seconds.toFixed(2), m.peakHeapMiB.toFixed(1), m.peakRssMiB.toFixed(0)]));
+      const m = await measure(() => collectRun(db.name, spec, false, 3600_000), 250);
+      console.log(row([n, m.seconds.toFixed(2), m.peakLiveHeapMiB.toFixed(1), m.peakRssMiB.toFixed(0)]));
     } finally {
       await db.drop();
       await rm(root, { recursive: true, force: true });

@@ -2,7 +2,6 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 
 /**
  * Where a run keeps its plan, mark output, shard results and report (DESIGN.md "Run folder").
@@ -93,20 +92,24 @@ export async function writeLinesTo(file: string, lines: AsyncIterable<string> | 
 }
 
 export async function* readLinesFrom(file: string): AsyncIterable<string> {
-  const input = createReadStream(file, { encoding: 'utf8' });
-  await new Promise<void>((resolveOpen, reject) => {
-    input.once('open', () => resolveOpen());
-    input.once('error', reject);
-  });
-  const reader = createInterface({ input, crlfDelay: Infinity });
-  try {
-    for await (const line of reader) {
-      if (line.length > 0) yield line;
-    }
-  } finally {
-    reader.close();
-    input.destroy();
+  yield* linesOf(createReadStream(file, { encoding: 'utf8' }));
+}
+
+/**
+ * The non-empty lines of a stream. Pulled chunk by chunk, so a slow consumer holds the reading
+ * back (readline's iterator would buffer every line of a large file ahead of its consumer).
+ */
+export async function* linesOf(source: AsyncIterable<string | Buffer>): AsyncIterable<string> {
+  const decoder = new TextDecoder('utf-8');
+  let rest = '';
+  for await (const chunk of source) {
+    const text = rest + (typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+    const lines = text.split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) if (line.length > 0) yield line;
   }
+  rest += decoder.decode();
+  if (rest.length > 0) yield rest;
 }
 
 export function runPath(runId: string, ...parts: string[]): string {

@@ -2,10 +2,9 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { MissingRunFileError, writeLinesTo, type RunFolder } from '../engine/run-folder.js';
+import { linesOf, MissingRunFileError, writeLinesTo, type RunFolder } from '../engine/run-folder.js';
 
 function isMissing(error: unknown): boolean {
   const name = (error as { name?: string }).name;
@@ -67,11 +66,9 @@ export class S3RunFolder implements RunFolder {
       if (isMissing(error)) throw new MissingRunFileError(path, this.description);
       throw error;
     }
-    const reader = createInterface({ input: body, crlfDelay: Infinity });
     try {
-      for await (const line of reader) if (line.length > 0) yield line;
+      yield* linesOf(body);
     } finally {
-      reader.close();
       body.destroy();
     }
   }
