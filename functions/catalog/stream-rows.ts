@@ -9,24 +9,27 @@ export async function* rowsUntilFailure<T>(
   watch: (fail: (error: unknown) => void) => () => void,
 ): AsyncGenerator<T> {
   let failure: Error | undefined;
-  let rejectFailed: (error: Error) => void = () => undefined;
-  const failed = new Promise<never>((_, reject) => {
-    rejectFailed = reject;
-  });
-  failed.catch(() => undefined);
+  // Only the pending step listens for a failure: racing every step against one long-lived
+  // promise would keep a reaction per row alive until the stream ends.
+  let failStep: ((error: Error) => void) | undefined;
   const unwatch = watch((error) => {
     failure ??= error instanceof Error ? error : new Error(String(error));
-    rejectFailed(failure);
+    failStep?.(failure);
   });
   const iterator = rows[Symbol.asyncIterator]();
   try {
     for (;;) {
       if (failure) throw failure;
-      const next = await Promise.race([iterator.next(), failed]);
+      const next = await new Promise<IteratorResult<T>>((resolve, reject) => {
+        failStep = reject;
+        iterator.next().then(resolve, reject);
+      });
+      failStep = undefined;
       if (next.done) return;
       yield next.value;
     }
   } finally {
+    failStep = undefined;
     unwatch();
   }
 }

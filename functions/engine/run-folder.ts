@@ -80,15 +80,22 @@ export class LocalRunFolder implements RunFolder {
 
 export async function writeLinesTo(file: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
   const out = createWriteStream(file);
-  const failed = once(out, 'error').then(([error]) => {
-    throw error;
+  let failure: unknown;
+  out.on('error', (error) => {
+    failure ??= error;
   });
-  failed.catch(() => undefined);
-  for await (const line of lines) {
-    if (!out.write(`${line}\n`)) await Promise.race([once(out, 'drain'), failed]);
+  try {
+    for await (const line of lines) {
+      if (failure) throw failure;
+      // `once` also rejects when the stream errors while we wait.
+      if (!out.write(`${line}\n`)) await once(out, 'drain');
+    }
+    if (failure) throw failure;
+    out.end();
+    await once(out, 'finish');
+  } finally {
+    if (!out.writableFinished) out.destroy();
   }
-  out.end();
-  await Promise.race([once(out, 'finish'), failed]);
 }
 
 export async function* readLinesFrom(file: string): AsyncIterable<string> {
