@@ -21,6 +21,7 @@ interface CommonFlags {
   concurrency: number;
   progress: boolean;
   confirm?: boolean;
+  approve?: string;
 }
 
 const EXIT_ERRORS = 1;
@@ -75,6 +76,7 @@ async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags,
         deleteObjects,
         legacyRootLayout: flags.legacyRootLayout,
         concurrency: flags.concurrency,
+        ...(flags.approve !== undefined ? { approveRun: flags.approve } : {}),
       }),
       { json: flags.json, verbose: flags.verbose, progress: flags.progress && process.stderr.isTTY === true, unconfirmedCollect: unconfirmed },
     );
@@ -125,8 +127,16 @@ async function main(argv: string[]): Promise<number> {
       .command('collect')
       .description('delete orphaned objects older than the grace period (a dry run unless --confirm is given)')
       .option('--confirm', 'really delete; without it, collect only reports what it would delete', false)
-      .addHelpText('after', '\nExamples:\n  djgc collect --schema my_lab            # dry run: shows what would go\n  djgc collect --schema my_lab --confirm  # deletes'),
+      .option('--approve <runId>', 'delete exactly the orphans an earlier dry run (in --run-dir) listed, each re-checked first; with --confirm')
+      .addHelpText(
+        'after',
+        '\nExamples:\n  djgc collect --schema my_lab            # dry run: shows what would go\n  djgc collect --schema my_lab --confirm  # deletes\n' +
+          '  djgc collect --approve <runId> --confirm  # deletes what a reviewed dry run listed',
+      ),
   ).action(async (flags: CommonFlags) => {
+    if (flags.approve !== undefined && flags.confirm !== true) {
+      throw new ConfigurationError('--approve deletes the approved run\'s orphans: add --confirm to go ahead.');
+    }
     const config = requireDatabase(loadDjConfig());
     exitCode = await collectOnConfiguredDatabase(config, flags, flags.confirm === true, flags.confirm !== true);
   });

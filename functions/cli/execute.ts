@@ -22,14 +22,16 @@ export const consoleOutput: Output = {
   err: (text) => process.stderr.write(text),
 };
 
-export function runOptions(partial: Partial<RunOptions>): RunOptions {
+export type CommandOptions = RunOptions & { approveRun?: string };
+
+export function runOptions(partial: Partial<CommandOptions>): CommandOptions {
   return { ...DEFAULT_OPTIONS, ...partial };
 }
 
 /** Run one collection with console progress, print the report, and return the exit status. */
 export async function executeRun(
   deps: Omit<RunDependencies, 'observe'>,
-  options: RunOptions,
+  options: CommandOptions,
   flags: OutputFlags,
   output: Output = consoleOutput,
 ): Promise<{ report: Report; exitCode: number }> {

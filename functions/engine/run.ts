@@ -13,7 +13,9 @@ export type RunDependencies = EngineDependencies;
  * in-process queue of shards instead of SQS.
  */
 export async function runCollection(deps: RunDependencies, options: RunOptions & { approveRun?: string }): Promise<Report> {
-  const plan = options.approveRun ? await startApprovalRun(deps, options.approveRun, options) : await startRun(deps, options);
+  const plan = options.approveRun
+    ? await startApprovalRun(deps, options.approveRun, { graceMs: options.graceMs, concurrency: options.concurrency })
+    : await startRun(deps, options);
   deps.observe?.({ type: 'phase', phase: 'sweep', detail: `${plan.shards.length} shards` });
   const limit = pLimit(Math.max(1, plan.options.concurrency));
   await Promise.all(

@@ -215,6 +215,27 @@ describe('djgc on a file store', () => {
     expect(await filesBelow(store)).toEqual(allPaths);
   });
 
+  it('collect --approve deletes exactly what a reviewed dry run listed, and only with --confirm', async () => {
+    try {
+      const dry = JSON.parse((await djgc(project, ['scan', '--grace', '0', '--json'])).stdout) as { run_id: string };
+      const unconfirmed = await djgc(project, ['collect', '--approve', dry.run_id]);
+      expect(unconfirmed.code).toBe(2);
+      expect(unconfirmed.stderr).toContain('add --confirm');
+      expect(await filesBelow(store)).toEqual(allPaths);
+
+      const approved = await djgc(project, ['collect', '--approve', dry.run_id, '--confirm', '--grace', '0', '--json']);
+      expect(approved.code).toBe(0);
+      expect(JSON.parse(approved.stdout)).toMatchObject({ approved_run: dry.run_id, deleted: 27, errors: [], requests: { list: 0 } });
+      expect(await filesBelow(store)).toEqual(keptPaths);
+
+      const unknown = await djgc(project, ['collect', '--approve', 'no-such-run', '--confirm']);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toContain("run 'no-such-run' has no plan");
+    } finally {
+      await resetStore();
+    }
+  });
+
   it('collect --confirm --verbose deletes exactly the orphans, naming each, and a scan then finds none', async () => {
     try {
       const r = await djgc(project, ['collect', '--grace', '0', '--confirm', '--verbose']);
