@@ -433,11 +433,14 @@ export class DjgcStack extends Stack {
 
     this.workQueue.grantSendMessages(scanner.fn);
     this.resultsQueue.grantSendMessages(worker.fn);
-    // Spelled out: grantPublish would add kms:GenerateDataKey* for the topic key.
-    reporter.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.topic.topicArn] }));
-    reporter.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.topicKey.keyArn] }),
-    );
+    // Spelled out: grantPublish would add kms:GenerateDataKey* for the topic key. The scanner
+    // publishes too: a run with nothing to sweep is reported by the scanner itself.
+    for (const publisher of [scanner, reporter]) {
+      publisher.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.topic.topicArn] }));
+      publisher.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.topicKey.keyArn] }),
+      );
+    }
 
     for (const target of [scanner, worker]) {
       this.databaseSecret.grantRead(target.fn);
