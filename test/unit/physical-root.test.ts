@@ -3,7 +3,7 @@ import { normalizeStore } from '../../functions/config/datajoint.js';
 import { compareBytes, physicalRoot } from '../../functions/stores/index.js';
 
 const s3 = (name: string, fields: Record<string, unknown>) => normalizeStore(name, { protocol: 's3', ...fields });
-const file = (name: string, location: string) => normalizeStore(name, { protocol: 'file', location }, { cwd: '/work' });
+const file = (name: string, location: string) => normalizeStore(name, { protocol: 'file', location }, { cwd: '/srv/lab' });
 
 describe('physicalRoot', () => {
   it('gives aliases of one S3 root the same identity', () => {
@@ -40,7 +40,7 @@ describe('physicalRoot', () => {
   it('gives file stores an absolute resolved path without trailing slash', () => {
     expect(physicalRoot(file('a', '/data/dj/'))).toBe('file:///data/dj');
     expect(physicalRoot(file('b', '/data/x/../dj'))).toBe('file:///data/dj');
-    expect(physicalRoot(file('c', 'store'))).toBe('file:///work/store');
+    expect(physicalRoot(file('c', 'store'))).toBe('file:///srv/lab/store');
     expect(physicalRoot(file('d', '/data/dj2'))).not.toBe(physicalRoot(file('a', '/data/dj')));
     expect(physicalRoot(file('root', '/'))).toBe('file:///');
   });
