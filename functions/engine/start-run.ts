@@ -115,8 +115,14 @@ export async function startApprovalRun(deps: EngineDependencies, approvedRunId: 
   if (!(await deps.folder.readText(runPath(approvedRunId, 'report.json')))) {
     throw new ConfigurationError(`run '${approvedRunId}' has no report yet: approve it once it has finished and been reviewed.`);
   }
+  if (earlier.options.deleteObjects) throw new ConfigurationError(`run '${approvedRunId}' was not a dry run: only a dry run's findings can be approved.`);
   if (earlier.deletionBlocked || earlier.catalog.errors.length > 0) {
     throw new ConfigurationError(`run '${approvedRunId}' could not read every reference, so its orphan list cannot be trusted: start a new run.`);
+  }
+  // Once approved, a listed object may be gone and uploaded again since; its listed age would be stale.
+  const approval = await deps.folder.readText(approvalPath(approvedRunId));
+  if (approval !== null) {
+    throw new ConfigurationError(`run '${approvedRunId}' was already approved by run ${JSON.parse(approval).runId}: start a new dry run to review again.`);
   }
   const options: RunOptions = { ...earlier.options, ...overrides, deleteObjects: true };
   scopeOf(deps, options);
@@ -133,9 +139,12 @@ export async function startApprovalRun(deps: EngineDependencies, approvedRunId: 
     timings: {},
   };
   delete plan.deletionBlocked;
+  await deps.folder.writeText(approvalPath(approvedRunId), JSON.stringify({ runId, at: plan.createdAt }));
   await deps.folder.writeText(planPath(runId), JSON.stringify(plan, null, 2));
   return plan;
 }
+
+const approvalPath = (runId: string): string => runPath(runId, 'approved.json');
 
 export function approvedOrphansOf(plan: RunPlan, shardId: string): string | undefined {
   return plan.approvedRun ? orphansPath(plan.approvedRun, shardId) : undefined;

@@ -228,6 +228,14 @@ describe('djgc on a file store', () => {
       expect(JSON.parse(approved.stdout)).toMatchObject({ approved_run: dry.run_id, deleted: 27, errors: [], requests: { list: 0 } });
       expect(await filesBelow(store)).toEqual(keptPaths);
 
+      const again = await djgc(project, ['collect', '--approve', dry.run_id, '--confirm']);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toContain('was already approved');
+      const collected = JSON.parse(approved.stdout) as { run_id: string };
+      const notDry = await djgc(project, ['collect', '--approve', collected.run_id, '--confirm']);
+      expect(notDry.code).toBe(2);
+      expect(notDry.stderr).toMatch(/is itself an approval run|not a dry run/);
+
       const unknown = await djgc(project, ['collect', '--approve', 'no-such-run', '--confirm']);
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toContain("run 'no-such-run' has no plan");
