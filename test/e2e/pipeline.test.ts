@@ -34,7 +34,7 @@ let scanner: Handler;
 let worker: Handler;
 let reporter: Handler;
 const truth = loadGroundTruth('postgres');
-const BULK_ORPHANS = 4000;
+const BULK_ORPHANS = 8000;
 
 async function readJson<T>(client: S3Client, bucket: string, key: string): Promise<T> {
   const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

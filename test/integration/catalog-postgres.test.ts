@@ -226,7 +226,8 @@ describe('PostgresCatalog.references', () => {
     expect(terminated).toBe(1);
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(MalformedMetadataError);
-    expect((error as Error).message).toMatch(/terminat/i);
+    // The server's notice, or the socket error when the client writes first: either way, a loud failure.
+    expect((error as Error).message).toMatch(/terminat|EPIPE|ECONNRESET/i);
     expect(seen).toBeLessThan(BIG_ROWS);
     await until(async () => (await streamBackends(database.name)) === 0, 'the stream connection to close');
   });
