@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Catalog, StorageColumn } from './types.js';
-import { columnName, type Group, type StoreScope } from './plan.js';
+import { columnName, groupKey, type Group, type StoreScope } from './plan.js';
 import type { Layout } from './sections.js';
 import { describeError } from './errors.js';
 import type { RunObserver } from './events.js';
@@ -61,7 +61,9 @@ export async function mark(
   const schemaGroupsOfRoot = new Map<string, GroupRefs[]>();
   for (const refs of byKey.values()) {
     if (refs.group.section !== 'schema') continue;
-    schemaGroupsOfRoot.set(refs.group.root, [...(schemaGroupsOfRoot.get(refs.group.root) ?? []), refs]);
+    let list = schemaGroupsOfRoot.get(refs.group.root);
+    if (!list) schemaGroupsOfRoot.set(refs.group.root, (list = []));
+    list.push(refs);
   }
   const layouts = new Map(scope.roots.map((r) => [r.root, { layout: scope.layout(r), store: r.store }]));
 
@@ -136,7 +138,7 @@ function groupsForPath(
   const hashHead = `${layout.hashPrefix}/`;
   if (path.startsWith(hashHead)) {
     const schema = path.slice(hashHead.length).split('/')[0];
-    const refs = schema ? byKey.get(`${store}~hash~${schema}`) : undefined;
+    const refs = schema ? byKey.get(groupKey(store, 'hash', schema)) : undefined;
     return refs ? [refs] : [];
   }
   let rest: string;
@@ -148,5 +150,8 @@ function groupsForPath(
   const schema = segments.find((s) => !s.includes('='));
   // A reference above the schema level (e.g. a partition folder) covers every schema below it.
   if (schema === undefined) return layout.legacyRootLayout ? [] : schemaGroups;
-  return schemaGroups.filter((refs) => refs.group.schemas.includes(schema));
+  const own = byKey.get(groupKey(store, 'schema', schema));
+  if (own) return [own];
+  const partitioned = byKey.get(groupKey(store, 'schema', '*'));
+  return partitioned?.group.schemas.includes(schema) ? [partitioned] : [];
 }

@@ -139,6 +139,11 @@ export function columnName(column: StorageColumn): string {
   return `${column.schema}.${column.table}.${column.column}`;
 }
 
+/** The name of a section group: one schema's section, or `*` for a partitioned store's whole schema section. */
+export function groupKey(store: string, section: Section, schema: string): string {
+  return `${store}~${section}~${schema}`;
+}
+
 /** Every section group to sweep, for the schemas in scope, on every root in scope. */
 export function groupsFor(scope: StoreScope, schemas: string[]): Group[] {
   const groups: Group[] = [];
@@ -150,35 +155,20 @@ export function groupsFor(scope: StoreScope, schemas: string[]): Group[] {
           'drop --legacy-root-layout for this store.',
       );
     }
-    for (const schema of schemas) {
-      groups.push({
-        key: `${root.store}~hash~${schema}`,
-        root: root.root,
-        store: root.store,
-        section: 'hash',
-        schemas: [schema],
-        listPrefix: `${layout.hashPrefix}/${schema}/`,
-      });
-    }
+    const group = (section: Section, name: string, members: string[], listPrefix: string): Group => ({
+      key: groupKey(root.store, section, name),
+      root: root.root,
+      store: root.store,
+      section,
+      schemas: members,
+      listPrefix,
+    });
+    for (const schema of schemas) groups.push(group('hash', schema, [schema], `${layout.hashPrefix}/${schema}/`));
     if (root.spec.partitionPattern) {
-      groups.push({
-        key: `${root.store}~schema~*`,
-        root: root.root,
-        store: root.store,
-        section: 'schema',
-        schemas: [...schemas],
-        listPrefix: `${layout.schemaPrefix}/`,
-      });
+      groups.push(group('schema', '*', [...schemas], `${layout.schemaPrefix}/`));
     } else {
       for (const schema of schemas) {
-        groups.push({
-          key: `${root.store}~schema~${schema}`,
-          root: root.root,
-          store: root.store,
-          section: 'schema',
-          schemas: [schema],
-          listPrefix: layout.legacyRootLayout ? `${schema}/` : `${layout.schemaPrefix}/${schema}/`,
-        });
+        groups.push(group('schema', schema, [schema], layout.legacyRootLayout ? `${schema}/` : `${layout.schemaPrefix}/${schema}/`));
       }
     }
   }

@@ -253,10 +253,11 @@ async function deleteOrphans(ctx: SweepContext, result: ShardResult): Promise<vo
       if (!r) rows.set(key, (r = { schema: o.schema, table: o.table, saved: 0, deleted: 0, bytesFreed: 0, failed: 0 }));
       return r;
     };
-    const saved = batch.filter((o) => isCovered(o.path, ctx.shard.section, present));
+    const saved: Orphan[] = [];
+    const doomed: Orphan[] = [];
+    for (const o of batch) (isCovered(o.path, ctx.shard.section, present) ? saved : doomed).push(o);
     for (const o of saved) row(o).saved++;
     if (saved.length > 0) ctx.observe({ type: 'saved', shard: ctx.shard.id, paths: saved.map((o) => o.path) });
-    const doomed = batch.filter((o) => !isCovered(o.path, ctx.shard.section, present));
     const journal: BatchJournal = { rows: [], deleted: [], errors: [], failures: 0 };
     if (doomed.length > 0) {
       if (stop) return;
