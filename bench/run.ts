@@ -14,13 +14,14 @@ import pLimit from 'p-limit';
 import { CreateBucketCommand, PutObjectCommand, S3Client, ListObjectsV2Command, DeleteObjectsCommand, DeleteBucketCommand } from '@aws-sdk/client-s3';
 import { openCatalog } from '../functions/catalog/index.js';
 import { normalizeStore } from '../functions/config/datajoint.js';
-import { openStore } from '../functions/stores/index.js';
-import { LocalRunFolder } from '../functions/engine/run-folder.js';
-import { runCollection } from '../functions/engine/run.js';
-import { DEFAULT_OPTIONS } from '../functions/engine/plan.js';
+import { openStore, physicalRoot } from '../functions/stores/index.js';
+import { RunFolder } from '../functions/engine/run/run-folder.js';
+import { LocalFolderStorage } from '../functions/pipeline/local-folder-storage.js';
+import { runLocally } from '../functions/engine/run/local.js';
+import { DEFAULT_RUN_OPTIONS, type RunMode } from '../functions/engine/model/options.js';
 import { contentHash } from '../functions/demo/datajoint-writer.js';
 import type { StoreSpec } from '../functions/engine/types.js';
-import type { RunEvent } from '../functions/engine/events.js';
+import type { RunEvent } from '../functions/engine/model/events.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const pgUrl = process.env.DJGC_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -152,7 +153,7 @@ async function measure(fn: () => Promise<unknown>, sampleMs?: number): Promise<M
   return { seconds: (performance.now() - start) / 1000, peakLiveHeapMiB: peakHeap / 2 ** 20, peakRssMiB: peakRss / 2 ** 20 };
 }
 
-async function collectRun(database: string, spec: StoreSpec, deleteObjects: boolean, graceMs: number, maxRefsPerShard = 20_000) {
+async function collectRun(database: string, spec: StoreSpec, mode: RunMode, graceHours: number, maxRefsPerShard = 20_000) {
   const url = new URL(pgUrl);
   const catalog = await openCatalog({
     backend: 'postgresql',
@@ -165,16 +166,19 @@ async function collectRun(database: string, spec: StoreSpec, deleteObjects: bool
   const runs = await mkdtemp(join(tmpdir(), 'djgc-bench-runs-'));
   const stopTrace = process.env.BENCH_TRACE ? traceSampler() : () => undefined;
   try {
-    return await runCollection(
+    return await runLocally(
       {
         catalog,
         stores: { main: spec },
         defaultStore: 'main',
         openStore,
-        folder: new LocalRunFolder(runs),
+        rootOf: physicalRoot,
+        folder: new RunFolder(new LocalFolderStorage(runs)),
+        lifecycle: { runTimeoutMinutes: 60, cooldownMinutes: 0, graceFloorHours: 0 },
+        now: () => new Date(),
         ...(process.env.BENCH_TRACE ? { observe: traceMemory } : {}),
       },
-      { ...DEFAULT_OPTIONS, graceMs, deleteObjects, maxRefsPerShard },
+      { options: { ...DEFAULT_RUN_OPTIONS, graceHours, mode, maxRefsPerShard } },
     );
   } finally {
     stopTrace();
@@ -216,14 +220,14 @@ async function throughput(kind: 'file' | 's3'): Promise<void> {
         ? normalizeStore('main', { protocol: 'file', location: root, subfolding: [2, 2] })
         : normalizeStore('main', { protocol: 's3', endpoint: new URL(awsEndpoint!).host, secure: false, bucket, access_key: 'test', secret_key: 'test', subfolding: [2, 2] });
     // S3 stamps every upload with the time it happened, so the S3 runs use no grace period.
-    const graceMs = kind === 'file' ? 3600_000 : 0;
+    const graceHours = kind === 'file' ? 1 : 0;
     let scanReport;
     const scan = await measure(async () => {
-      scanReport = await collectRun(db.name, spec, false, graceMs);
+      scanReport = await collectRun(db.name, spec, 'dry-run', graceHours);
     });
     let collectReport;
     const collect = await measure(async () => {
-      collectReport = await collectRun(db.name, spec, true, graceMs);
+      collectReport = await collectRun(db.name, spec, 'collect', graceHours);
     });
     console.log(`\n${kind} store: ${objects.toLocaleString('en-US')} objects (${paths.length - referenced.length} orphaned), prepared in ${prepared.seconds.toFixed(1)} s`);
     console.log(row(['phase', 'seconds', 'objects/s', 'orphaned', 'deleted']));
@@ -257,7 +261,7 @@ async function memory(): Promise<void> {
     const { db, root } = await prepare(n);
     try {
       const spec = normalizeStore('main', { protocol: 'file', location: root, subfolding: [2, 2] });
-      const m = await measure(() => collectRun(db.name, spec, false, 3600_000), 250);
+      const m = await measure(() => collectRun(db.name, spec, 'dry-run', 1), 250);
       console.log(row([n, m.seconds.toFixed(2), m.peakLiveHeapMiB.toFixed(1), m.peakRssMiB.toFixed(0)]));
     } finally {
       await db.drop();

@@ -3,17 +3,22 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
 import { loadDjConfig, DjConfigError, type DjConfig } from './config/datajoint.js';
 import { openCatalog } from './catalog/index.js';
-import { openStore } from './stores/index.js';
-import { LocalRunFolder } from './engine/run-folder.js';
-import { ConfigurationError, describeError } from './engine/errors.js';
+import { openStore, physicalRoot } from './stores/index.js';
+import { RunFolder } from './engine/run/run-folder.js';
+import { LocalFolderStorage } from './pipeline/local-folder-storage.js';
+import { ConfigurationError, describeError } from './engine/model/errors.js';
+import { DEFAULT_RUN_OPTIONS, GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS, type RunMode } from './engine/model/options.js';
 import { parseDuration } from './cli/duration.js';
-import { executeRun, runOptions } from './cli/execute.js';
+import { executeRun } from './cli/execute.js';
 import { runDemo } from './demo/run-demo.js';
 
 interface CommonFlags {
   schema: string[];
   store?: string;
+  /** Hours. */
   grace: number;
+  /** Hours. */
+  graceFloor: number;
   json: boolean;
   verbose: boolean;
   runDir: string;
@@ -25,6 +30,8 @@ interface CommonFlags {
 }
 
 const EXIT_ERRORS = 1;
+/** A local run whose process is gone frees its lock at once; one still running holds it this long at most. */
+const LOCAL_RUN_TIMEOUT_MINUTES = 24 * 60;
 const EXIT_USAGE = 2;
 
 function positiveInt(text: string): number {
@@ -33,9 +40,10 @@ function positiveInt(text: string): number {
   return value;
 }
 
-function duration(text: string): number {
+/** A duration on the command line, in hours (the grace period's one unit). */
+function hours(text: string): number {
   try {
-    return parseDuration(text);
+    return parseDuration(text) / 3_600_000;
   } catch (error) {
     throw new InvalidArgumentError(describeError(error));
   }
@@ -45,7 +53,12 @@ function withCommonOptions(command: Command): Command {
   return command
     .option('-s, --schema <name>', 'collect this schema (repeat for several); default: every schema with storage columns', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--store <name>', 'collect this store only; default: every configured store')
-    .addOption(new Option('--grace <duration>', 'never delete objects younger than this (e.g. 0, 90m, 24h, 7d)').default(24 * 3600_000, '24h').argParser(duration))
+    .addOption(new Option('--grace <duration>', 'never delete objects younger than this (e.g. 0, 90m, 24h, 7d)').default(GRACE_DEFAULT_HOURS, `${GRACE_DEFAULT_HOURS}h`).argParser(hours))
+    .addOption(
+      new Option('--grace-floor <duration>', 'refuse to collect with a grace period shorter than this; lower it only on purpose')
+        .default(GRACE_FLOOR_HOURS, `${GRACE_FLOOR_HOURS}h`)
+        .argParser(hours),
+    )
     .option('--json', 'print the report as JSON', false)
     .option('-v, --verbose', 'name every object deleted (collect) or that would be deleted (scan)', false)
     .option('--run-dir <dir>', 'where run folders and reports are written', 'djgc-runs')
@@ -54,7 +67,7 @@ function withCommonOptions(command: Command): Command {
     .option('--no-progress', 'no progress bars (they are drawn only on a terminal anyway)');
 }
 
-async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags, deleteObjects: boolean, unconfirmed: boolean): Promise<number> {
+async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags, mode: RunMode, unconfirmed: boolean): Promise<number> {
   const db = config.database!;
   if (!db.host) throw new ConfigurationError('no database host configured: set DJ_HOST or "database.host" in datajoint.json.');
   if (!db.user) throw new ConfigurationError('no database user configured: set DJ_USER, "database.user" in datajoint.json, or the secret file .secrets/database.user.');
@@ -68,16 +81,29 @@ async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags,
   });
   try {
     const { exitCode } = await executeRun(
-      { catalog, stores: config.stores, defaultStore: config.defaultStore, openStore, folder: new LocalRunFolder(resolve(flags.runDir)) },
-      runOptions({
-        schemas: flags.schema,
-        ...(flags.store !== undefined ? { store: flags.store } : {}),
-        graceMs: flags.grace,
-        deleteObjects,
-        legacyRootLayout: flags.legacyRootLayout,
-        concurrency: flags.concurrency,
-        ...(flags.approve !== undefined ? { approveRun: flags.approve } : {}),
-      }),
+      {
+        catalog,
+        stores: config.stores,
+        defaultStore: config.defaultStore,
+        openStore,
+        rootOf: physicalRoot,
+        folder: new RunFolder(new LocalFolderStorage(resolve(flags.runDir))),
+        lifecycle: { runTimeoutMinutes: LOCAL_RUN_TIMEOUT_MINUTES, cooldownMinutes: 0, graceFloorHours: flags.graceFloor },
+        now: () => new Date(),
+      },
+      flags.approve !== undefined
+        ? { approveRun: flags.approve, graceHours: flags.grace, concurrency: flags.concurrency }
+        : {
+            options: {
+              ...DEFAULT_RUN_OPTIONS,
+              schemas: flags.schema,
+              ...(flags.store !== undefined ? { store: flags.store } : {}),
+              mode,
+              graceHours: flags.grace,
+              legacyRootLayout: flags.legacyRootLayout,
+              concurrency: flags.concurrency,
+            },
+          },
       { json: flags.json, verbose: flags.verbose, progress: flags.progress && process.stderr.isTTY === true, unconfirmedCollect: unconfirmed },
     );
     return exitCode;
@@ -119,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
       .addHelpText('after', '\nscan never deletes: to delete what it reports, run `djgc collect --confirm`\nwith the same options.\n\nExample:\n  djgc scan --schema my_lab --grace 48h'),
   ).action(async (flags: CommonFlags) => {
     const config = requireDatabase(loadDjConfig());
-    exitCode = await collectOnConfiguredDatabase(config, flags, false, false);
+    exitCode = await collectOnConfiguredDatabase(config, flags, 'dry-run', false);
   });
 
   withCommonOptions(
@@ -138,7 +164,7 @@ async function main(argv: string[]): Promise<number> {
       throw new ConfigurationError('--approve deletes the approved run\'s orphans: add --confirm to go ahead.');
     }
     const config = requireDatabase(loadDjConfig());
-    exitCode = await collectOnConfiguredDatabase(config, flags, flags.confirm === true, flags.confirm !== true);
+    exitCode = await collectOnConfiguredDatabase(config, flags, flags.confirm === true ? 'collect' : 'dry-run', flags.confirm !== true);
   });
 
   program
@@ -157,8 +183,18 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write('No command given: running `djgc scan` (nothing is deleted). See `djgc --help`.\n');
       exitCode = await collectOnConfiguredDatabase(
         config,
-        { schema: [], grace: 24 * 3600_000, json: false, verbose: false, runDir: 'djgc-runs', legacyRootLayout: false, concurrency: 4, progress: true },
-        false,
+        {
+          schema: [],
+          grace: GRACE_DEFAULT_HOURS,
+          graceFloor: GRACE_FLOOR_HOURS,
+          json: false,
+          verbose: false,
+          runDir: 'djgc-runs',
+          legacyRootLayout: false,
+          concurrency: DEFAULT_RUN_OPTIONS.concurrency,
+          progress: true,
+        },
+        'dry-run',
         false,
       );
     } else {

@@ -1,14 +1,15 @@
-import { runCollection, type RunDependencies } from '../engine/run.js';
-import { formatReport, type Report } from '../engine/report.js';
-import { DEFAULT_OPTIONS, type RunOptions } from '../engine/plan.js';
-import type { RunFolder } from '../engine/run-folder.js';
+import { runLocally, type LocalDependencies } from '../engine/run/local.js';
+import { formatReport, type Report } from '../engine/phases/report.js';
+import type { RunRequest } from '../engine/run/scanner.js';
+import type { RunFolder } from '../engine/run/run-folder.js';
+import type { Orphan } from '../engine/model/results.js';
 import { consoleObserver } from './progress.js';
 
 export interface OutputFlags {
   json: boolean;
   verbose: boolean;
   progress: boolean;
-  /** `collect` was asked for without the confirmation flag. */
+  /** `collect` was asked for without --confirm. */
   unconfirmedCollect?: boolean;
 }
 
@@ -22,23 +23,17 @@ export const consoleOutput: Output = {
   err: (text) => process.stderr.write(text),
 };
 
-export type CommandOptions = RunOptions & { approveRun?: string };
-
-export function runOptions(partial: Partial<CommandOptions>): CommandOptions {
-  return { ...DEFAULT_OPTIONS, ...partial };
-}
-
 /** Run one collection with console progress, print the report, and return the exit status. */
 export async function executeRun(
-  deps: Omit<RunDependencies, 'observe'>,
-  options: CommandOptions,
+  deps: Omit<LocalDependencies, 'observe'>,
+  request: RunRequest,
   flags: OutputFlags,
   output: Output = consoleOutput,
 ): Promise<{ report: Report; exitCode: number }> {
-  const watcher = consoleObserver({ progress: flags.progress, verbose: flags.verbose, deleting: options.deleteObjects, write: (line) => output.err(`${line}\n`) });
+  const watcher = consoleObserver({ progress: flags.progress, verbose: flags.verbose, mode: 'options' in request ? request.options.mode : 'collect', write: (line) => output.err(`${line}\n`) });
   let report: Report;
   try {
-    report = await runCollection({ ...deps, observe: watcher.observe }, options);
+    report = await runLocally({ ...deps, observe: watcher.observe }, request);
   } finally {
     watcher.stop();
   }
@@ -46,7 +41,7 @@ export async function executeRun(
   if (flags.json) output.out(`${JSON.stringify(report, null, 2)}\n`);
   else {
     output.out(formatReport(report));
-    output.out(`\nFull report: ${deps.folder.description}/runs/${report.run_id}/report.json\n`);
+    output.out(`\nFull report: ${deps.folder.reportLocation(report.run_id)}\n`);
     if (flags.unconfirmedCollect && report.orphaned > 0) {
       output.out(`This was a dry run. To delete these ${report.orphaned} objects, run the same command with --confirm.\n`);
     }
@@ -55,9 +50,10 @@ export async function executeRun(
 }
 
 async function listOrphans(folder: RunFolder, report: Report, output: Output): Promise<void> {
-  for (const list of report.orphan_lists) {
-    for await (const line of folder.readLines(list)) {
-      const orphan = JSON.parse(line) as { path: string; size: number; lastModified: string };
+  for (const shard of report.shards) {
+    if (!shard.listing_complete) continue;
+    for await (const line of folder.readOrphans(report.run_id, shard.id)) {
+      const orphan = JSON.parse(line) as Orphan;
       output.err(`would delete ${orphan.path} (${orphan.size} B, modified ${orphan.lastModified})\n`);
     }
   }

@@ -1,13 +1,14 @@
 import cliProgress from 'cli-progress';
-import type { RunEvent, RunObserver } from '../engine/events.js';
+import type { RunEvent, RunObserver } from '../engine/model/events.js';
+import type { RunMode } from '../engine/model/options.js';
 
 export interface ConsoleObserverOptions {
   /** Draw progress bars (only on a terminal). */
   progress: boolean;
   /** Name every deleted (and re-check-saved) object. */
   verbose: boolean;
-  /** The run deletes (default); a dry run draws no deleting bar. */
-  deleting?: boolean;
+  /** A dry run draws no deleting bar. */
+  mode: RunMode;
   write: (line: string) => void;
 }
 
@@ -59,7 +60,7 @@ export function consoleObserver(options: ConsoleObserverOptions): { observe: Run
         orphans += event.orphans;
         listed?.increment({ unit: listedUnit() });
         // Created once there is something to delete: an empty bar would be drawn full.
-        if (bars && !deleted && orphans > 0 && options.deleting !== false) deleted = bars.create(orphans, deletedCount, { label: 'deleting', unit: 'objects' });
+        if (bars && !deleted && orphans > 0 && options.mode === 'collect') deleted = bars.create(orphans, deletedCount, { label: 'deleting', unit: 'objects' });
         deleted?.setTotal(orphans);
         break;
       case 'deleted':

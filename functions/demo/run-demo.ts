@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PgliteCatalog } from '../catalog/pglite.js';
 import { normalizeStore } from '../config/datajoint.js';
-import { openStore } from '../stores/index.js';
-import { LocalRunFolder } from '../engine/run-folder.js';
-import { executeRun, runOptions, consoleOutput, type Output } from '../cli/execute.js';
+import { openStore, physicalRoot } from '../stores/index.js';
+import { RunFolder } from '../engine/run/run-folder.js';
+import { LocalFolderStorage } from '../pipeline/local-folder-storage.js';
+import { DEFAULT_RUN_OPTIONS, GRACE_FLOOR_HOURS, type RunMode } from '../engine/model/options.js';
+import { executeRun, consoleOutput, type Output } from '../cli/execute.js';
 import { DataJointWriter } from './datajoint-writer.js';
 import { seedDemo } from './demo-schema.js';
 
@@ -33,15 +35,19 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       stores: { main: normalizeStore('main', { protocol: 'file', location: storeRoot }) },
       defaultStore: 'main',
       openStore,
-      folder: new LocalRunFolder(join(options.dir, 'reports')),
+      rootOf: physicalRoot,
+      folder: new RunFolder(new LocalFolderStorage(join(options.dir, 'reports'))),
+      lifecycle: { runTimeoutMinutes: 60, cooldownMinutes: 0, graceFloorHours: GRACE_FLOOR_HOURS },
+      now: () => new Date(),
     };
+    const run = (mode: RunMode) => ({ options: { ...DEFAULT_RUN_OPTIONS, mode } });
     const flags = { json: options.json, verbose: options.verbose, progress: false };
     say('== djgc scan (dry run) ==\n');
-    const scan = await executeRun(deps, runOptions({ deleteObjects: false }), flags, output);
+    const scan = await executeRun(deps, run('dry-run'), flags, output);
     say('\n== djgc collect --confirm ==\n');
-    const collect = await executeRun(deps, runOptions({ deleteObjects: true }), flags, output);
+    const collect = await executeRun(deps, run('collect'), flags, output);
     say('\n== djgc scan again ==\n');
-    const after = await executeRun(deps, runOptions({ deleteObjects: false }), flags, output);
+    const after = await executeRun(deps, run('dry-run'), flags, output);
     return Math.max(scan.exitCode, collect.exitCode, after.exitCode);
   } finally {
     await db.close();

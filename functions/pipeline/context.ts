@@ -1,17 +1,21 @@
 import { openCatalog } from '../catalog/index.js';
-import { openStore } from '../stores/index.js';
-import type { EngineDependencies } from '../engine/start-run.js';
+import { openStore, physicalRoot } from '../stores/index.js';
+import type { EngineDependencies } from '../engine/run/ports.js';
+import type { ReporterDependencies } from '../engine/run/reporter.js';
+import { RunFolder } from '../engine/run/run-folder.js';
 import type { Catalog } from '../engine/types.js';
 import { awsClients, type AwsClients } from './clients.js';
 import { databaseConnection } from './database.js';
 import { readSettings, type PipelineSettings } from './settings.js';
-import { S3RunFolder } from './s3-run-folder.js';
+import { S3FolderStorage } from './s3-folder-storage.js';
+import { SqsWorkQueue } from './sqs-queue.js';
+import { SnsNotifier } from './sns-notifier.js';
 
 /** Built once per cold start and shared by the invocations of one function. */
 export interface PipelineContext {
   settings: PipelineSettings;
   clients: AwsClients;
-  folder: S3RunFolder;
+  folder: RunFolder;
   /** The catalog, opened on first use and kept open across invocations. */
   catalog: () => Promise<Catalog>;
   now: () => Date;
@@ -24,9 +28,9 @@ export function pipelineContext(env: NodeJS.ProcessEnv = process.env): PipelineC
   return {
     settings,
     clients,
-    folder: new S3RunFolder(clients.s3, settings.reportBucket),
+    folder: new RunFolder(new S3FolderStorage(clients.s3, settings.reportBucket)),
     catalog: () => {
-      catalog ??= databaseConnection(settings.database, clients.secrets).then(openCatalog);
+      catalog ??= databaseConnection(settings.database, clients.secrets).then((connection) => openCatalog(connection));
       catalog.catch(() => {
         catalog = undefined;
       });
@@ -36,6 +40,25 @@ export function pipelineContext(env: NodeJS.ProcessEnv = process.env): PipelineC
   };
 }
 
+/** The reporter's roles wired to AWS: the S3 run folder and the SNS notifier (no database). */
+export function reporterDependencies(ctx: PipelineContext): ReporterDependencies {
+  return {
+    folder: ctx.folder,
+    notifier: new SnsNotifier(ctx.clients.sns, ctx.settings.topicArn, ctx.folder),
+    lifecycle: ctx.settings.lifecycle,
+    now: ctx.now,
+  };
+}
+
+/** The scanner's and worker's roles wired to AWS: the database, the stores, the S3 run folder, SQS and SNS. */
 export async function engineDependencies(ctx: PipelineContext): Promise<EngineDependencies> {
-  return { catalog: await ctx.catalog(), stores: ctx.settings.stores, defaultStore: ctx.settings.defaultStore, openStore, folder: ctx.folder };
+  return {
+    ...reporterDependencies(ctx),
+    catalog: await ctx.catalog(),
+    stores: ctx.settings.stores,
+    defaultStore: ctx.settings.defaultStore,
+    openStore,
+    rootOf: physicalRoot,
+    queue: new SqsWorkQueue(ctx.clients.sqs, ctx.settings.workQueueUrl, ctx.settings.resultsQueueUrl),
+  };
 }

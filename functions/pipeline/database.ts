@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { DatabaseConnection } from '../catalog/index.js';
-import { ConfigurationError } from '../engine/errors.js';
+import { ConfigurationError } from '../engine/model/errors.js';
 import type { PipelineSettings } from './settings.js';
 
 const ENGINES: Record<string, 'mysql' | 'postgresql'> = {

@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { ConfigurationError } from '../engine/errors.js';
+import { ConfigurationError } from '../engine/model/errors.js';
+import { DEFAULT_RUN_OPTIONS } from '../engine/model/options.js';
+import type { RunRequest } from '../engine/run/scanner.js';
+import type { PipelineSettings } from './settings.js';
 
 /** A run started by the schedule or by hand from the console. Every field is optional. */
 export const ScanRequestSchema = z.strictObject({
@@ -11,6 +14,21 @@ export const ScanRequestSchema = z.strictObject({
   approveRun: z.string().regex(/^[0-9A-Za-z-]+$/, 'must be a run id such as 2026-11-23T03-00-00-000Z-a1b2c3').optional(),
 });
 export type ScanRequest = z.infer<typeof ScanRequestSchema>;
+
+/** The scanner's request from its payload, with the stack's defaults for what it leaves out. */
+export function runRequestOf(request: ScanRequest, defaults: PipelineSettings['defaults']): RunRequest {
+  if (request.approveRun) return { approveRun: request.approveRun, ...(request.graceHours !== undefined ? { graceHours: request.graceHours } : {}) };
+  const store = request.store ?? defaults.store;
+  return {
+    options: {
+      ...DEFAULT_RUN_OPTIONS,
+      schemas: request.schemas ?? defaults.schemas,
+      ...(store !== undefined ? { store } : {}),
+      mode: request.mode ?? defaults.mode,
+      graceHours: request.graceHours ?? defaults.graceHours,
+    },
+  };
+}
 
 export const WorkMessageSchema = z.object({ runId: z.string().min(1), shardId: z.string().min(1) });
 export type WorkMessage = z.infer<typeof WorkMessageSchema>;

@@ -1,5 +1,7 @@
 import { loadDjConfig } from '../config/datajoint.js';
-import { ConfigurationError } from '../engine/errors.js';
+import { ConfigurationError } from '../engine/model/errors.js';
+import { GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS, type RunMode } from '../engine/model/options.js';
+import type { LifecycleSettings } from '../engine/run/ports.js';
 import type { StoreSpec } from '../engine/types.js';
 
 /** What the three functions read from their environment (set by the CDK stack). */
@@ -20,11 +22,12 @@ export interface PipelineSettings {
   };
   stores: Record<string, StoreSpec>;
   defaultStore: string | null;
-  defaults: { schemas: string[]; store?: string; mode: 'dry-run' | 'collect'; graceHours: number };
-  runTimeoutMinutes: number;
-  cooldownMinutes: number;
+  defaults: { schemas: string[]; store?: string; mode: RunMode; graceHours: number };
+  lifecycle: LifecycleSettings;
   /** How soon a failed shard message is delivered again. */
   retryDelaySeconds: number;
+  /** Deliveries of a work message before it goes to the dead-letter queue (the queue's maxReceiveCount). */
+  maxReceiveCount: number;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -70,10 +73,14 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSett
       schemas: (env.DJGC_SCHEMAS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
       ...(env.DJGC_STORE ? { store: env.DJGC_STORE } : {}),
       mode,
-      graceHours: number(env, 'DJGC_GRACE_HOURS', 24),
+      graceHours: number(env, 'DJGC_GRACE_HOURS', GRACE_DEFAULT_HOURS),
     },
-    runTimeoutMinutes: number(env, 'DJGC_RUN_TIMEOUT_MINUTES', 60),
-    cooldownMinutes: number(env, 'DJGC_COOLDOWN_MINUTES', 0),
+    lifecycle: {
+      runTimeoutMinutes: number(env, 'DJGC_RUN_TIMEOUT_MINUTES', 60),
+      cooldownMinutes: number(env, 'DJGC_COOLDOWN_MINUTES', 0),
+      graceFloorHours: number(env, 'DJGC_GRACE_FLOOR_HOURS', GRACE_FLOOR_HOURS),
+    },
     retryDelaySeconds: number(env, 'DJGC_RETRY_DELAY_SECONDS', 60),
+    maxReceiveCount: number(env, 'DJGC_MAX_RECEIVE_COUNT', 3),
   };
 }

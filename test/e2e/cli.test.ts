@@ -223,7 +223,7 @@ describe('djgc on a file store', () => {
       expect(unconfirmed.stderr).toContain('add --confirm');
       expect(await filesBelow(store)).toEqual(allPaths);
 
-      const approved = await djgc(project, ['collect', '--approve', dry.run_id, '--confirm', '--grace', '0', '--json']);
+      const approved = await djgc(project, ['collect', '--approve', dry.run_id, '--confirm', '--grace', '0', '--grace-floor', '0', '--json']);
       expect(approved.code).toBe(0);
       expect(JSON.parse(approved.stdout)).toMatchObject({ approved_run: dry.run_id, deleted: 27, errors: [], requests: { list: 0 } });
       expect(await filesBelow(store)).toEqual(keptPaths);
@@ -246,7 +246,7 @@ describe('djgc on a file store', () => {
 
   it('collect --confirm --verbose deletes exactly the orphans, naming each, and a scan then finds none', async () => {
     try {
-      const r = await djgc(project, ['collect', '--grace', '0', '--confirm', '--verbose']);
+      const r = await djgc(project, ['collect', '--grace', '0', '--grace-floor', '0', '--confirm', '--verbose']);
       expect(r.code).toBe(0);
       const named = [...r.stderr.matchAll(/^deleted (.+)$/gm)].map((m) => m[1]!).sort();
       expect(named).toEqual(orphanPaths);
@@ -265,7 +265,7 @@ describe('djgc on a file store', () => {
   it('on a terminal, draws the bars, names every deleted object, and leaves the bars complete above the report', async () => {
     try {
       const extra = await addHashOrphans(3000);
-      const r = await djgcOnTerminal(project, ['collect', '--grace', '0', '--confirm', '--verbose']);
+      const r = await djgcOnTerminal(project, ['collect', '--grace', '0', '--grace-floor', '0', '--confirm', '--verbose']);
       expect(r.code).toBe(0);
       const lines = terminalLines(r.stdout);
       const named = new Set(lines.flatMap((line) => /^deleted (\S+)$/.exec(line)?.[1] ?? []));
@@ -282,12 +282,16 @@ describe('djgc on a file store', () => {
   });
 
   it('rejects bad options and missing configuration with exit status 2, deleting nothing', async () => {
-    const [schema, grace, noConfig, noStore] = await Promise.all([
+    const [schema, grace, noConfig, noStore, floor] = await Promise.all([
       djgc(project, ['scan', '-s', 'nosuchschema']),
       djgc(project, ['scan', '--grace', 'soon']),
       djgc(bare, ['scan']),
-      djgc(project, ['collect', '--grace', '0', '--confirm', '--store', 'nope']),
+      djgc(project, ['collect', '--grace', '0', '--grace-floor', '0', '--confirm', '--store', 'nope']),
+      djgc(project, ['collect', '--grace', '1h', '--confirm']),
     ]);
+    expect(floor.code).toBe(2);
+    expect(floor.stderr).toContain('a grace period of 1 h is below the floor of 24 h');
+    expect(floor.stderr).toContain('--grace-floor');
     expect(schema.code).toBe(2);
     expect(schema.stderr).toContain("schema 'nosuchschema'");
     expect(schema.stderr).toContain('djgc_fixture');
@@ -312,7 +316,7 @@ describe('djgc on a file store', () => {
     await client.connect();
     try {
       await client.query(`INSERT INTO djgc_fixture.note (note_id, shared) VALUES (99, '{"hash": "x"}')`);
-      const r = await djgc(project, ['collect', '--grace', '0', '--confirm']);
+      const r = await djgc(project, ['collect', '--grace', '0', '--grace-floor', '0', '--confirm']);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('djgc_fixture.note.shared');
       expect(r.stderr).toContain('no "path"');
@@ -389,7 +393,7 @@ describe('djgc on S3 without delete permission', () => {
   });
 
   it('collect --confirm exits 1, says the credentials lack s3:DeleteObject, and every object stays', async () => {
-    const r = await djgc(s3Project, ['collect', '--grace', '0', '--confirm']);
+    const r = await djgc(s3Project, ['collect', '--grace', '0', '--grace-floor', '0', '--confirm']);
     expect(proxy.denied()).toBeGreaterThan(0);
     expect(r.code).toBe(1);
     expect(block(r.stdout, 'Totals').orphaned).toBe(27);

@@ -27,7 +27,7 @@ async function checkFixture(backend: Backend, catalog: Catalog, store: StoreSpec
   expect(hashOrphans).toHaveLength(2);
   expect(schemaOrphans).toHaveLength(25);
 
-  const scan = await runEngine({ catalog, stores: { main: store } }, { deleteObjects: false });
+  const scan = await runEngine({ catalog, stores: { main: store } }, { mode: 'dry-run' });
   expect(scan.report.errors).toEqual([]);
   expect(scan.orphans).toEqual(orphaned);
   expect(scan.report).toMatchObject({
@@ -45,13 +45,13 @@ async function checkFixture(backend: Backend, catalog: Catalog, store: StoreSpec
   });
   expect(await listStore()).toEqual([...truth.objects.map((o) => o.path)].sort());
 
-  const collect = await runEngine({ catalog, stores: { main: store } }, { deleteObjects: true });
+  const collect = await runEngine({ catalog, stores: { main: store } }, { mode: 'collect' });
   expect(collect.report.errors).toEqual([]);
   expect(collect.report).toMatchObject({ deleted: 27, orphaned: 27, saved_by_recheck: 0, dry_run: false });
   expect(collect.report.bytes_freed).toBe(scan.report.orphaned_bytes);
   expect(await listStore()).toEqual(kept);
 
-  const again = await runEngine({ catalog, stores: { main: store } }, { deleteObjects: false });
+  const again = await runEngine({ catalog, stores: { main: store } }, { mode: 'dry-run' });
   expect(again.report).toMatchObject({ orphaned: 0, referenced: 60, errors: [] });
 }
 
@@ -95,7 +95,7 @@ describe('DataJoint 2.3.2 fixture on PostgreSQL', () => {
           return catalog.references(column);
         },
       };
-      const ranged = await runEngine({ catalog: counting, stores: { main: fileStore(dir) } }, { deleteObjects: true, maxRefsPerShard: 3 });
+      const ranged = await runEngine({ catalog: counting, stores: { main: fileStore(dir) } }, { mode: 'collect', maxRefsPerShard: 3 });
       expect(ranged.report.shards.length).toBeGreaterThan(8);
       expect(ranged.report.errors).toEqual([]);
       const truth = loadGroundTruth('postgres');

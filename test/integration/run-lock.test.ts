@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBucket, emptyAndDeleteBucket, type TestBucket } from '../support/s3.js';
-import { S3RunFolder } from '../../functions/pipeline/s3-run-folder.js';
-import { acquireRunLock, readLocks, releaseRunLock } from '../../functions/pipeline/run-lock.js';
+import { S3FolderStorage } from '../../functions/pipeline/s3-folder-storage.js';
+import { RunFolder } from '../../functions/engine/run/run-folder.js';
+import { acquireRunLock, releaseRunLock } from '../../functions/engine/run/lock.js';
 
 let bucket: TestBucket;
-let folder: S3RunFolder;
+let folder: RunFolder;
 const limits = { timeoutMinutes: 60, cooldownMinutes: 30 };
 const at = (minutes: number): Date => new Date(Date.UTC(2026, 10, 23, 3, 0) + minutes * 60_000);
 const lock = (runId: string, schemas: string[], minutes: number, store?: string) => ({
@@ -16,7 +17,7 @@ const lock = (runId: string, schemas: string[], minutes: number, store?: string)
 
 beforeAll(async () => {
   bucket = await createBucket('djgc-locks');
-  folder = new S3RunFolder(bucket.client, bucket.bucket);
+  folder = new RunFolder(new S3FolderStorage(bucket.client, bucket.bucket));
 });
 afterAll(async () => emptyAndDeleteBucket(bucket.client, bucket.bucket));
 
@@ -40,23 +41,23 @@ describe('run locks in the report bucket', () => {
 
   it('resolves two scanners that passed their checks at once: the earlier run id wins', async () => {
     // Another scanner writes its lock between this one's check and its write.
-    const racing = (rival: string): S3RunFolder => {
-      const racer = new S3RunFolder(bucket.client, bucket.bucket);
-      const write = racer.writeText.bind(racer);
+    const racing = (rival: string): RunFolder => {
+      const racer = new RunFolder(new S3FolderStorage(bucket.client, bucket.bucket));
+      const write = racer.writeLock.bind(racer);
       let raced = false;
-      racer.writeText = async (path, body, options) => {
-        await write(path, body, options);
+      racer.writeLock = async (wanted) => {
+        await write(wanted);
         if (!raced) {
           raced = true;
-          await write(`locks/${rival}.json`, JSON.stringify(lock(rival, ['race', 'race2'], 200)));
+          await write(lock(rival, ['race', 'race2'], 200));
         }
       };
       return racer;
     };
     expect(await acquireRunLock(racing('u1'), lock('u2', ['race'], 200), at(200), limits)).toMatch(/run u1 on an overlapping scope is still active/);
-    expect((await readLocks(folder)).find((l) => l.runId === 'u2')?.finishedAt).toBeDefined();
+    expect((await folder.readLocks()).find((l) => l.runId === 'u2')?.finishedAt).toBeDefined();
 
     expect(await acquireRunLock(racing('v9'), lock('v1', ['race2'], 300), at(300), limits)).toBeNull();
-    expect((await readLocks(folder)).find((l) => l.runId === 'v1')?.finishedAt).toBeUndefined();
+    expect((await folder.readLocks()).find((l) => l.runId === 'v1')?.finishedAt).toBeUndefined();
   });
 });

@@ -67,7 +67,7 @@ describe('references protect objects', () => {
     await insert('analysis', '__result', 2, { src: copiedFolder, g: null });
     await sql.query('DELETE FROM lab.session');
 
-    const { report, orphans } = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { deleteObjects: true, schemas: ['lab'] });
+    const { report, orphans } = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { mode: 'collect', schemas: ['lab'] });
     expect(report.errors).toEqual([]);
     expect(orphans).toEqual([paths(gone)]);
     expect(report.deleted).toBe(1);
@@ -95,7 +95,7 @@ describe('references protect objects', () => {
     await sql.query('DELETE FROM lab.scan WHERE id = 2');
     expect(paths(liveHash)).toMatch(/^_hash\/lab\/[a-z2-7]{2}\/[a-z2-7]{2}\/[a-z2-7]{26}$/);
 
-    const { report, orphans } = await runEngine({ catalog, stores: { main: store } }, { deleteObjects: true });
+    const { report, orphans } = await runEngine({ catalog, stores: { main: store } }, { mode: 'collect' });
     expect(report.errors).toEqual([]);
     expect(orphans).toEqual([dead.path, paths(deadHash)].sort());
     const left = await filesBelow(dir);
@@ -114,11 +114,11 @@ describe('layouts of older releases', () => {
     for (const p of [live.path, dead, other]) await w.put(p, Buffer.from('x'), OLD);
     await insert('lab', 'scan', 1, { n: live });
 
-    const plain = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { deleteObjects: true });
+    const plain = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { mode: 'collect' });
     expect(plain.report).toMatchObject({ stored: 0, deleted: 0, errors: [] });
     expect(await filesBelow(dir)).toEqual([dead, live.path, other].sort());
 
-    const legacy = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { deleteObjects: true, legacyRootLayout: true });
+    const legacy = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { mode: 'collect', legacyRootLayout: true });
     expect(legacy.orphans).toEqual([dead]);
     expect(legacy.report).toMatchObject({ schema_paths_stored: 2, schema_paths_referenced: 1, deleted: 1, errors: [] });
     expect(await filesBelow(dir)).toEqual([live.path, other].sort());
@@ -131,7 +131,7 @@ describe('fresh objects and concurrent writers', () => {
     await table('lab', 't', { h: ':<blob@main>:' });
     const old = await w.hashObject('lab', 'old orphan', OLD);
     const fresh = await w.hashObject('lab', 'fresh upload, row not inserted yet');
-    const { report, orphans } = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { deleteObjects: true, graceMs: 3600_000 });
+    const { report, orphans } = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { mode: 'collect', graceHours: 1 });
     expect(report).toMatchObject({ protected: 1, orphaned: 1, deleted: 1, errors: [] });
     expect(orphans).toEqual([paths(old)]);
     expect(await filesBelow(dir)).toEqual([paths(fresh)]);
@@ -153,7 +153,7 @@ describe('fresh objects and concurrent writers', () => {
       },
       close: () => catalog.close(),
     };
-    const { report, orphans } = await runEngine({ catalog: racing, stores: { main: fileStore(dir) } }, { deleteObjects: true });
+    const { report, orphans } = await runEngine({ catalog: racing, stores: { main: fileStore(dir) } }, { mode: 'collect' });
     expect(orphans).toEqual([paths(revived), paths(dead)].sort());
     expect(report).toMatchObject({ orphaned: 2, saved_by_recheck: 1, deleted: 1, errors: [] });
     expect(report.by_schema.lab!.tables['(hash)']).toMatchObject({ saved: 1, deleted: 1 });
@@ -174,7 +174,7 @@ describe('fail closed', () => {
   it('deletes nothing when a metadata value is malformed, and says which column', async () => {
     const { orphanA, orphanB, store } = await twoSchemas();
     await sql.query(`INSERT INTO b.t (id, h) VALUES (1, '{"hash": "no path here"}')`);
-    const { report } = await runEngine({ catalog, stores: { main: store } }, { deleteObjects: true });
+    const { report } = await runEngine({ catalog, stores: { main: store } }, { mode: 'collect' });
     expect(report.deleted).toBe(0);
     expect(report.errors.join('\n')).toMatch(/cannot read references of b\.t\.h/);
     expect(report.errors.join('\n')).toMatch(/nothing deleted/);
@@ -197,7 +197,7 @@ describe('fail closed', () => {
         },
       };
     };
-    const { report } = await runEngine({ catalog, stores: { main: store }, openStore: failing }, { deleteObjects: true });
+    const { report } = await runEngine({ catalog, stores: { main: store }, openStore: failing }, { mode: 'collect' });
     expect(report.deleted).toBe(1);
     expect(report.errors.join('\n')).toMatch(/listing .* under '_hash\/b\/' failed: connection reset while listing/);
     expect(await filesBelow(dir)).toEqual([orphanB]);
@@ -231,7 +231,7 @@ describe('fail closed', () => {
       },
     };
     try {
-      const { report } = await runEngine({ catalog: dropping, stores: { main: store } }, { deleteObjects: true, concurrency: 1 });
+      const { report } = await runEngine({ catalog: dropping, stores: { main: store } }, { mode: 'collect', concurrency: 1 });
       expect(killed).toBe(true);
       expect(report.deleted).toBe(0);
       expect(report.errors.join('\n')).toMatch(/cannot read references of b\.t\.h: .*(terminat|EPIPE|ECONNRESET)/i);

@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { openCatalog, type DatabaseConnection } from '../../functions/catalog/index.js';
 import { normalizeStore } from '../../functions/config/datajoint.js';
-import { openStore } from '../../functions/stores/index.js';
-import { LocalRunFolder } from '../../functions/engine/run-folder.js';
-import { runCollection } from '../../functions/engine/run.js';
-import { DEFAULT_OPTIONS, type RunOptions } from '../../functions/engine/plan.js';
-import type { Report } from '../../functions/engine/report.js';
+import { openStore, physicalRoot } from '../../functions/stores/index.js';
+import { RunFolder } from '../../functions/engine/run/run-folder.js';
+import { LocalFolderStorage } from '../../functions/pipeline/local-folder-storage.js';
+import { runLocally } from '../../functions/engine/run/local.js';
+import { DEFAULT_RUN_OPTIONS, type RunOptions } from '../../functions/engine/model/options.js';
+import type { Report } from '../../functions/engine/phases/report.js';
 import type { Catalog, ObjectStore, StoreSpec } from '../../functions/engine/types.js';
-import type { RunObserver } from '../../functions/engine/events.js';
+import type { RunObserver } from '../../functions/engine/model/events.js';
 
 /** A connection description from a test server URL (postgres://… or mysql://…). */
 export function connectionFromUrl(url: string, database?: string): DatabaseConnection {
@@ -60,24 +61,29 @@ export interface EngineSetup {
   observe?: RunObserver;
 }
 
+/** One local run of the engine in a fresh run folder; the grace period and its floor are 0 unless given. */
 export async function runEngine(setup: EngineSetup, options: Partial<RunOptions>): Promise<EngineRun> {
   const dir = await mkdtemp(join(tmpdir(), 'djgc-test-run-'));
-  const folder = new LocalRunFolder(dir);
+  const folder = new RunFolder(new LocalFolderStorage(dir));
   try {
-    const report = await runCollection(
+    const report = await runLocally(
       {
         catalog: setup.catalog,
         stores: setup.stores,
         defaultStore: setup.defaultStore ?? Object.keys(setup.stores)[0] ?? null,
         openStore: setup.openStore ?? openStore,
+        rootOf: physicalRoot,
         folder,
+        lifecycle: { runTimeoutMinutes: 60, cooldownMinutes: 0, graceFloorHours: 0 },
+        now: () => new Date(),
         ...(setup.observe ? { observe: setup.observe } : {}),
       },
-      { ...DEFAULT_OPTIONS, graceMs: 0, ...options },
+      { options: { ...DEFAULT_RUN_OPTIONS, graceHours: 0, ...options } },
     );
     const orphans: string[] = [];
-    for (const list of report.orphan_lists) {
-      for await (const line of folder.readLines(list)) orphans.push((JSON.parse(line) as { path: string }).path);
+    for (const shard of report.shards) {
+      if (!shard.listing_complete) continue;
+      for await (const line of folder.readOrphans(report.run_id, shard.id)) orphans.push((JSON.parse(line) as { path: string }).path);
     }
     return { report, orphans: orphans.sort() };
   } finally {

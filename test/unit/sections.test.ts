@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coveringCandidates, isCovered, parseHashKey, parseSchemaKey, sectionOf, type Layout } from '../../functions/engine/sections.js';
+import { coveringCandidates, isCovered, parseHashKey, parseSchemaKey, sectionOf, type Layout } from '../../functions/engine/phases/sections.js';
 
 const layout: Layout = { hashPrefix: '_hash', schemaPrefix: '_schema', legacyRootLayout: false };
 const legacy: Layout = { ...layout, legacyRootLayout: true };

@@ -1,4 +1,4 @@
-import type { Section } from './sections.js';
+import type { Section } from './plan.js';
 
 /** Counts for one slice of the store (a table, a schema, a shard, the run). */
 export interface Tally {
@@ -61,4 +61,21 @@ export interface ShardResult {
   errors: string[];
   timings: { listMs: number; deleteMs: number };
   requests: { list: number; delete: number; recheck: number };
+}
+
+/** One line of a shard's orphan list (`orphans/<shard>.jsonl`), for review and for the removal. */
+export interface Orphan {
+  path: string;
+  size: number;
+  lastModified: string;
+  schema: string;
+  table: string;
+}
+
+/** What one removal batch did; written once the batch is done, so a retried shard does not redo or recount it. */
+export interface BatchJournal {
+  rows: { schema: string; table: string; saved: number; deleted: number; bytesFreed: number; failed: number }[];
+  deleted: string[];
+  errors: string[];
+  failures: number;
 }

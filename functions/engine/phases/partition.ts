@@ -1,15 +1,17 @@
 import type { MarkResult } from './mark.js';
-import { referenceInShard, shardsOf, type ShardPlan } from './plan.js';
-import { readLinesFrom, runPath, type RunFolder } from './run-folder.js';
+import { referenceInShard, shardsOf } from './scope.js';
+import { readLinesFrom } from '../model/lines.js';
+import type { ShardPlan } from '../model/plan.js';
+import type { RunFolder } from '../run/run-folder.js';
 
-/** Cut each group into shards and write each shard's references into the run folder (`refs/<shardId>`). */
+/** Cut each group into shards and write each shard's references into the run folder. */
 export async function partition(marked: MarkResult, maxRefsPerShard: number, folder: RunFolder, runId: string): Promise<ShardPlan[]> {
   const shards: ShardPlan[] = [];
   for (const refs of marked.groups) {
     const parts = shardsOf(refs.group, refs.count, refs.sample, maxRefsPerShard);
     for (const shard of parts) {
       const lines = parts.length === 1 ? readLinesFrom(refs.spill) : filterLines(refs.spill, shard);
-      await folder.writeLines(refsPath(runId, shard.id), lines);
+      await folder.writeRefs(runId, shard.id, lines);
       shards.push(shard);
     }
   }
@@ -22,12 +24,8 @@ async function* filterLines(spill: string, shard: ShardPlan): AsyncIterable<stri
   }
 }
 
-export function refsPath(runId: string, shardId: string): string {
-  return runPath(runId, 'refs', `${shardId}.jsonl`);
-}
-
 export async function loadShardReferences(folder: RunFolder, runId: string, shardId: string): Promise<Set<string>> {
   const references = new Set<string>();
-  for await (const line of folder.readLines(refsPath(runId, shardId))) references.add(JSON.parse(line) as string);
+  for await (const line of folder.readRefs(runId, shardId)) references.add(JSON.parse(line) as string);
   return references;
 }

@@ -1,5 +1,5 @@
-import type { Catalog, StorageColumn } from './types.js';
-import { columnName, type StoreScope } from './plan.js';
+import type { Catalog, StorageColumn } from '../types.js';
+import { columnName, type StoreScope } from './scope.js';
 import { coveringCandidates } from './sections.js';
 
 const PATHS_PER_QUERY = 5000;

@@ -1,64 +1,8 @@
-import { compareBytes, physicalRoot } from '../stores/index.js';
-import { layoutOf, type Layout, type Section } from './sections.js';
-import type { StorageColumn, StoreSpec } from './types.js';
-import { ConfigurationError } from './errors.js';
-
-export interface RunOptions {
-  /** Schemas to collect; empty means every schema on the server that has storage columns. */
-  schemas: string[];
-  /** Store to collect; undefined means every configured store. */
-  store?: string;
-  /** Objects younger than this are never deleted. */
-  graceMs: number;
-  /** false: report only (dry run). */
-  deleteObjects: boolean;
-  legacyRootLayout: boolean;
-  /** A shard holds at most about this many references in memory. */
-  maxRefsPerShard: number;
-  /** Shards swept at the same time. */
-  concurrency: number;
-}
-
-export const DEFAULT_OPTIONS: RunOptions = {
-  schemas: [],
-  graceMs: 24 * 3600_000,
-  deleteObjects: false,
-  legacyRootLayout: false,
-  maxRefsPerShard: 100_000,
-  concurrency: 4,
-};
-
-/** A physical store root in scope: several store names may point at it. */
-export interface RootPlan {
-  root: string;
-  /** The store name used to open it (the first configured name). */
-  store: string;
-  aliases: string[];
-  spec: StoreSpec;
-}
-
-/** One store section (or part of one) that one worker sweeps. Keys in (after, upTo]. */
-export interface ShardPlan {
-  id: string;
-  root: string;
-  store: string;
-  section: Section;
-  /** Only keys of these schemas are considered; others under listPrefix are left alone. */
-  schemas: string[];
-  listPrefix: string;
-  after?: string;
-  upTo?: string;
-}
-
-/** The unit references are routed to before sharding: one section of one schema (or of all, when partitioned). */
-export interface Group {
-  key: string;
-  root: string;
-  store: string;
-  section: Section;
-  schemas: string[];
-  listPrefix: string;
-}
+import { compareBytes } from '../model/byte-order.js';
+import { layoutOf, type Layout } from './sections.js';
+import type { StorageColumn, StoreSpec } from '../types.js';
+import type { Group, RootPlan, Section, ShardPlan } from '../model/plan.js';
+import { ConfigurationError } from '../model/errors.js';
 
 export class StoreScope {
   readonly roots: RootPlan[];
@@ -70,6 +14,7 @@ export class StoreScope {
     readonly defaultStore: string | null,
     only: string | undefined,
     readonly legacyRootLayout: boolean,
+    rootOf: (spec: StoreSpec) => string,
   ) {
     if (only !== undefined && !stores[only]) {
       throw new ConfigurationError(
@@ -79,7 +24,7 @@ export class StoreScope {
     }
     const byRoot = new Map<string, RootPlan>();
     for (const [name, spec] of Object.entries(stores)) {
-      const root = physicalRoot(spec);
+      const root = rootOf(spec);
       this.rootOfName.set(name, root);
       const existing = byRoot.get(root);
       if (existing) existing.aliases.push(name);
@@ -219,4 +164,15 @@ export function referenceInShard(path: string, shard: Pick<ShardPlan, 'after' | 
   return true;
 }
 
-export { compareBytes };
+
+/** The stores a run covers, from the configuration and the run's options. */
+export function scopeOf(
+  config: { stores: Record<string, StoreSpec>; defaultStore: string | null; rootOf: (spec: StoreSpec) => string },
+  options: { store?: string; legacyRootLayout: boolean },
+): StoreScope {
+  const scope = new StoreScope(config.stores, config.defaultStore, options.store, options.legacyRootLayout, config.rootOf);
+  if (scope.roots.length === 0) {
+    throw new ConfigurationError('no stores are configured: add a "stores" block to datajoint.json (or set DJ_STORES).');
+  }
+  return scope;
+}

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { compareBytes, groupsFor, referenceInShard, schemasInScope, shardsOf, StoreScope, type Group } from '../../functions/engine/plan.js';
+import { groupsFor, referenceInShard, schemasInScope, shardsOf, StoreScope } from '../../functions/engine/phases/scope.js';
+import { compareBytes } from '../../functions/engine/model/byte-order.js';
+import type { Group } from '../../functions/engine/model/plan.js';
+import { physicalRoot } from '../../functions/stores/index.js';
 import type { StorageColumn, StoreSpec } from '../../functions/engine/types.js';
 
 const spec = (location: string, extra: Partial<StoreSpec> = {}): StoreSpec => ({
@@ -17,28 +20,28 @@ const column = (schema: string, store = 'main'): StorageColumn => ({ schema, tab
 
 describe('store scope', () => {
   it('merges store names that point at the same physical root', () => {
-    const scope = new StoreScope({ main: spec('/data/dj'), alias: spec('/data/dj/'), cold: spec('/cold') }, 'main', undefined, false);
+    const scope = new StoreScope({ main: spec('/data/dj'), alias: spec('/data/dj/'), cold: spec('/cold') }, 'main', undefined, false, physicalRoot);
     expect(scope.roots).toHaveLength(2);
     expect(scope.roots[0]!.aliases).toEqual(['main', 'alias']);
     expect(scope.rootsOf('alias', column('a'))).toEqual(scope.rootsOf('main', column('a')));
   });
 
   it('reads a missing store as the default store and the declared one', () => {
-    const scope = new StoreScope({ main: spec('/data/dj'), cold: spec('/cold') }, 'main', undefined, false);
+    const scope = new StoreScope({ main: spec('/data/dj'), cold: spec('/cold') }, 'main', undefined, false, physicalRoot);
     expect(scope.rootsOf(null, column('a', 'cold')).sort()).toEqual([scope.rootsOf('main', column('a'))[0], scope.rootsOf('cold', column('a'))[0]].sort());
   });
 
   it('refuses references to a store it does not know', () => {
-    const scope = new StoreScope({ main: spec('/data/dj') }, 'main', undefined, false);
+    const scope = new StoreScope({ main: spec('/data/dj') }, 'main', undefined, false, physicalRoot);
     expect(() => scope.rootsOf('archive', column('a'))).toThrow(/store 'archive', which is not configured/);
   });
 
   it('names the configured stores when asked for an unknown one', () => {
-    expect(() => new StoreScope({ main: spec('/data/dj') }, 'main', 'nope', false)).toThrow(/store 'nope' is not configured\. Configured stores: main/);
+    expect(() => new StoreScope({ main: spec('/data/dj') }, 'main', 'nope', false, physicalRoot)).toThrow(/store 'nope' is not configured\. Configured stores: main/);
   });
 
   it('walks the whole schema section of a partitioned store', () => {
-    const scope = new StoreScope({ main: spec('/d', { partitionPattern: '{subject}' }) }, 'main', undefined, false);
+    const scope = new StoreScope({ main: spec('/d', { partitionPattern: '{subject}' }) }, 'main', undefined, false, physicalRoot);
     const groups = groupsFor(scope, ['a', 'b']);
     expect(groups.map((g) => g.listPrefix)).toEqual(['_hash/a/', '_hash/b/', '_schema/']);
     expect(groups[2]!.schemas).toEqual(['a', 'b']);

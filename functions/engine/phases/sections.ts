@@ -1,7 +1,5 @@
-import type { StoreSpec } from './types.js';
-
-/** Where a store's collectable objects live: the two sections (spec §3, §4). */
-export type Section = 'hash' | 'schema';
+import type { StoreSpec } from '../types.js';
+import type { Section } from '../model/plan.js';
 
 export interface Layout {
   hashPrefix: string;

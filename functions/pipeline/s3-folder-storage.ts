@@ -3,16 +3,17 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { linesOf, MissingRunFileError, writeLinesTo, type RunFolder } from '../engine/run-folder.js';
+import { GetObjectCommand, PutObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import { MissingRunFileError, type FolderStorage } from '../engine/run/run-folder.js';
+import { linesOf, writeLinesTo } from '../engine/model/lines.js';
 
 function isMissing(error: unknown): boolean {
   const name = (error as { name?: string }).name;
   return name === 'NoSuchKey' || name === 'NotFound';
 }
 
-/** The run folder in the report bucket. */
-export class S3RunFolder implements RunFolder {
+/** Run files in the report bucket. */
+export class S3FolderStorage implements FolderStorage {
   constructor(
     private readonly client: S3Client,
     readonly bucket: string,
@@ -22,16 +23,24 @@ export class S3RunFolder implements RunFolder {
     return `s3://${this.bucket}`;
   }
 
-  async writeText(path: string, body: string, options: { ifAbsent?: boolean } = {}): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: path,
-        Body: body,
-        ContentType: path.endsWith('.html') ? 'text/html; charset=utf-8' : path.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8',
-        ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
-      }),
-    );
+  async writeText(path: string, body: string, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    // The read first answers without a race on stores that ignore If-None-Match (emulators); S3 enforces the condition.
+    if (options.ifAbsent && (await this.readText(path)) !== null) return false;
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: path,
+          Body: body,
+          ContentType: path.endsWith('.html') ? 'text/html; charset=utf-8' : path.endsWith('.json') ? 'application/json' : 'text/plain; charset=utf-8',
+          ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (options.ifAbsent && (error as { name?: string }).name === 'PreconditionFailed') return false;
+      throw error;
+    }
   }
 
   async readText(path: string): Promise<string | null> {
@@ -75,12 +84,9 @@ export class S3RunFolder implements RunFolder {
 
   async list(prefix: string): Promise<string[]> {
     const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+    for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: prefix })) {
       for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     return keys;
   }
 }

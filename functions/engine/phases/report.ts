@@ -1,6 +1,5 @@
-import { addTally, emptyTally, type ShardResult, type Tally } from './tally.js';
-import type { ColumnSummary } from './mark.js';
-import type { RootPlan, ShardPlan } from './plan.js';
+import { addTally, emptyTally, type ShardResult, type Tally } from '../model/results.js';
+import type { ColumnSummary, RootPlan, ShardPlan } from '../model/plan.js';
 
 export interface SchemaBreakdown extends Tally {
   tables: Record<string, Tally>;
@@ -70,7 +69,7 @@ export interface ReportInput {
   dryRun: boolean;
   schemas: string[];
   roots: Pick<RootPlan, 'root' | 'store' | 'aliases'>[];
-  graceMs: number;
+  graceHours: number;
   legacyRootLayout: boolean;
   columns: ColumnSummary[];
   referencesOutsideScope: number;
@@ -141,7 +140,7 @@ export function buildReport(input: ReportInput): Report {
     scope: {
       schemas: input.schemas,
       stores: input.roots.map((r) => ({ store: r.store, root: r.root, aliases: r.aliases })),
-      grace_hours: input.graceMs / 3600_000,
+      grace_hours: input.graceHours,
       legacy_root_layout: input.legacyRootLayout,
     },
     protected: total.protected,

@@ -2,11 +2,12 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import type { Catalog, StorageColumn } from './types.js';
-import { columnName, groupKey, type Group, type StoreScope } from './plan.js';
+import type { Catalog, StorageColumn } from '../types.js';
+import { columnName, groupKey, type StoreScope } from './scope.js';
 import type { Layout } from './sections.js';
-import { describeError } from './errors.js';
-import type { RunObserver } from './events.js';
+import type { ColumnSummary, Group } from '../model/plan.js';
+import { describeError } from '../model/errors.js';
+import type { RunObserver } from '../model/events.js';
 
 const SAMPLE_SIZE = 1024;
 
@@ -18,14 +19,6 @@ export interface GroupRefs {
   sample: string[];
   /** Local file of JSON-encoded paths, one a line. */
   spill: string;
-}
-
-export interface ColumnSummary {
-  column: string;
-  codec: string;
-  store: string;
-  references: number;
-  error?: string;
 }
 
 export interface MarkResult {

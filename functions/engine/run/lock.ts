@@ -1,0 +1,58 @@
+import type { RunLock } from '../model/plan.js';
+import type { RunFolder } from './run-folder.js';
+
+function overlaps(a: Pick<RunLock, 'schemas' | 'store'>, b: Pick<RunLock, 'schemas' | 'store'>): boolean {
+  const stores = a.store === undefined || b.store === undefined || a.store === b.store;
+  const schemas = a.schemas.length === 0 || b.schemas.length === 0 || a.schemas.some((s) => b.schemas.includes(s));
+  return stores && schemas;
+}
+
+export interface LockLimits {
+  timeoutMinutes: number;
+  cooldownMinutes: number;
+  /** Whether the local process recorded in a lock is still running (locks without a holder are taken to be). */
+  holderAlive?: (holder: NonNullable<RunLock['holder']>) => boolean;
+}
+
+export function isActive(lock: RunLock, now: Date, limits: LockLimits): boolean {
+  if (lock.finishedAt) return false;
+  if (lock.holder && limits.holderAlive && !limits.holderAlive(lock.holder)) return false;
+  return Date.parse(lock.startedAt) + limits.timeoutMinutes * 60_000 > now.getTime();
+}
+
+/**
+ * Take the scope for a new run, or say why not: a run on an overlapping scope is active, or
+ * finished less than the cooldown ago. Two runs racing both write their lock, then the
+ * later run id yields.
+ */
+export async function acquireRunLock(folder: RunFolder, wanted: RunLock, now: Date, limits: LockLimits): Promise<string | null> {
+  const blocker = (locks: RunLock[], racing: boolean): string | null => {
+    for (const lock of locks) {
+      if (lock.runId === wanted.runId || !overlaps(lock, wanted)) continue;
+      if (isActive(lock, now, limits)) {
+        // Once both locks are written, the earlier run id wins.
+        if (racing && lock.runId > wanted.runId) continue;
+        return `run ${lock.runId} on an overlapping scope is still active (started ${lock.startedAt})`;
+      }
+      if (limits.cooldownMinutes > 0 && lock.finishedAt && Date.parse(lock.finishedAt) + limits.cooldownMinutes * 60_000 > now.getTime()) {
+        return `run ${lock.runId} on an overlapping scope finished at ${lock.finishedAt}, less than the ${limits.cooldownMinutes}-minute cooldown ago`;
+      }
+    }
+    return null;
+  };
+  const before = blocker(await folder.readLocks(), false);
+  if (before) return before;
+  await folder.writeLock(wanted);
+  const after = blocker(await folder.readLocks(), true);
+  if (after) {
+    await releaseRunLock(folder, wanted.runId, now);
+    return after;
+  }
+  return null;
+}
+
+export async function releaseRunLock(folder: RunFolder, runId: string, now: Date): Promise<void> {
+  const lock = await folder.readLock(runId);
+  if (!lock || lock.finishedAt) return;
+  await folder.writeLock({ ...lock, finishedAt: now.toISOString() });
+}

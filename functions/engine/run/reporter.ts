@@ -1,0 +1,104 @@
+import type { RunPlan, ShardFailure } from '../model/plan.js';
+import type { ShardResult } from '../model/results.js';
+import { buildReport, formatReport, type Report } from '../phases/report.js';
+import { renderReportHtml } from '../phases/report-html.js';
+import type { EngineDependencies } from './ports.js';
+import { isActive, releaseRunLock } from './lock.js';
+import { lockLimits } from './scanner.js';
+import { ConfigurationError } from '../model/errors.js';
+
+export interface RunStatus {
+  results: ShardResult[];
+  failed: Pick<ShardFailure, 'shardId' | 'reason'>[];
+  pending: string[];
+}
+
+/** What the reporter needs: no database and no store (on AWS it runs outside the database's network). */
+export type ReporterDependencies = Pick<EngineDependencies, 'folder' | 'notifier' | 'lifecycle' | 'now' | 'holderAlive'>;
+
+export async function runStatus(deps: Pick<EngineDependencies, 'folder'>, plan: RunPlan): Promise<RunStatus> {
+  const status: RunStatus = { results: [], failed: [], pending: [] };
+  for (const shard of plan.shards) {
+    const result = await deps.folder.readShardResult(plan.runId, shard.id);
+    if (result) {
+      status.results.push(result);
+      continue;
+    }
+    const failure = await deps.folder.readShardFailure(plan.runId, shard.id);
+    if (failure) status.failed.push(failure);
+    else status.pending.push(shard.id);
+  }
+  return status;
+}
+
+/**
+ * The reporter's role: once every shard has a result or has failed (or, with `timedOut`, with
+ * the missing shards named), write the report, point `latest.json` at it, notify exactly once
+ * and free the run's scope. Returns null while shards are pending; a report already written is
+ * returned as it is (and notified, if that had not happened yet).
+ */
+export async function reportRun(
+  deps: ReporterDependencies,
+  runId: string,
+  options: { timedOut?: string } = {},
+  knownPlan?: RunPlan,
+): Promise<Report | null> {
+  let report = await deps.folder.readReport(runId);
+  if (!report) {
+    const plan = knownPlan ?? (await deps.folder.readPlan(runId));
+    const status = await runStatus(deps, plan);
+    if (status.pending.length > 0 && !options.timedOut) return null;
+    report = buildRunReport(deps, plan, status, options.timedOut);
+    await deps.folder.writeReport(report, formatReport(report), renderReportHtml(report));
+    await deps.folder.writeLatest(report);
+  }
+  if (await deps.folder.claimNotification(runId, deps.now())) await deps.notifier.publish(report);
+  await releaseRunLock(deps.folder, runId, deps.now());
+  return report;
+}
+
+function buildRunReport(deps: ReporterDependencies, plan: RunPlan, status: RunStatus, timedOut: string | undefined): Report {
+  const started = performance.now();
+  const failed = [...status.failed, ...status.pending.map((shardId) => ({ shardId, reason: timedOut! }))];
+  const report = buildReport({
+    runId: plan.runId,
+    startedAt: new Date(plan.createdAt),
+    finishedAt: deps.now(),
+    dryRun: plan.options.mode === 'dry-run',
+    schemas: plan.schemas,
+    roots: plan.roots,
+    graceHours: plan.options.graceHours,
+    legacyRootLayout: plan.options.legacyRootLayout,
+    columns: plan.catalog.columns,
+    referencesOutsideScope: plan.catalog.referencesOutsideScope,
+    planErrors: plan.catalog.errors,
+    shards: plan.shards,
+    results: status.results,
+    failedShards: failed,
+    timings: { ...plan.timings, sweep: Math.max(0, ...status.results.map((r) => r.timings.listMs + r.timings.deleteMs)) },
+    orphanLists: status.results.filter((r) => r.listingComplete).map((r) => deps.folder.orphansName(plan.runId, r.shardId)),
+    ...(plan.approvedRun ? { approvedRun: plan.approvedRun } : {}),
+  });
+  report.timings_ms.report = performance.now() - started;
+  return report;
+}
+
+/** Report, as partial, every run that is past its timeout; free the scope of one whose scanner died before planning. */
+export async function finalizeOverdue(deps: ReporterDependencies): Promise<Report[]> {
+  const now = deps.now();
+  const reports: Report[] = [];
+  for (const lock of await deps.folder.readLocks()) {
+    if (lock.finishedAt || isActive(lock, now, lockLimits(deps))) continue;
+    let report: Report | null = null;
+    try {
+      report = await reportRun(deps, lock.runId, { timedOut: `the run did not finish within ${deps.lifecycle.runTimeoutMinutes} minutes` });
+    } catch (error) {
+      // A scanner that died before writing its plan leaves only its lock.
+      if (!(error instanceof ConfigurationError)) throw error;
+    } finally {
+      if (!report) await releaseRunLock(deps.folder, lock.runId, now);
+    }
+    if (report) reports.push(report);
+  }
+  return reports;
+}

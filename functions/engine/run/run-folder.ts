@@ -1,0 +1,185 @@
+import type { Approval, RunLock, RunPlan, ShardFailure } from '../model/plan.js';
+import type { BatchJournal, ShardResult } from '../model/results.js';
+import type { Report } from '../phases/report.js';
+import { ConfigurationError } from '../model/errors.js';
+
+/**
+ * Where the files of a run are kept: a directory or a bucket. Paths are relative and
+ * `/`-separated; only `RunFolder` below decides what they are.
+ */
+export interface FolderStorage {
+  readonly description: string;
+  /** With `ifAbsent`, writes only if nothing is there yet and returns false when something was. */
+  writeText(path: string, body: string, options?: { ifAbsent?: boolean }): Promise<boolean>;
+  /** null when the file does not exist. */
+  readText(path: string): Promise<string | null>;
+  writeLines(path: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void>;
+  /** Throws `MissingRunFileError` when the file does not exist: a missing list is never read as an empty one. */
+  readLines(path: string): AsyncIterable<string>;
+  /** Every path that starts with `prefix`. */
+  list(prefix: string): Promise<string[]>;
+}
+
+export class MissingRunFileError extends Error {
+  override readonly name = 'MissingRunFileError';
+  constructor(
+    readonly path: string,
+    where: string,
+  ) {
+    super(`${path} is missing from the run folder ${where}`);
+  }
+}
+
+/** DESIGN.md "Run folder": every path of the layout is built here and nowhere else. */
+const layout = {
+  run: (runId: string) => `runs/${runId}`,
+  plan: (runId: string) => `runs/${runId}/plan.json`,
+  refs: (runId: string, shardId: string) => `runs/${runId}/refs/${shardId}.jsonl`,
+  approval: (runId: string) => `runs/${runId}/approved.json`,
+  listing: (runId: string, shardId: string) => `runs/${runId}/listing/${shardId}.json`,
+  orphans: (runId: string, shardId: string) => `runs/${runId}/orphans/${shardId}.jsonl`,
+  batch: (runId: string, shardId: string, n: number) => `runs/${runId}/batches/${shardId}/${n}.json`,
+  shardResult: (runId: string, shardId: string) => `runs/${runId}/shards/${shardId}.json`,
+  shardFailure: (runId: string, shardId: string) => `runs/${runId}/failed/${shardId}.json`,
+  report: (runId: string, ext: 'json' | 'txt' | 'html') => `runs/${runId}/report.${ext}`,
+  notified: (runId: string) => `runs/${runId}/notified`,
+  latest: () => 'latest.json',
+  locks: () => 'locks/',
+  lock: (runId: string) => `locks/${runId}.json`,
+};
+
+/** Typed reads and writes of every artifact of a run. */
+export class RunFolder {
+  constructor(readonly storage: FolderStorage) {}
+
+  get description(): string {
+    return this.storage.description;
+  }
+
+  /** Where a run's files are, for people: e.g. `s3://bucket/runs/<id>` or a directory. */
+  runLocation(runId: string): string {
+    return `${this.description}/${layout.run(runId)}`;
+  }
+
+  reportLocation(runId: string, ext: 'json' | 'txt' | 'html' = 'json'): string {
+    return `${this.description}/${layout.report(runId, ext)}`;
+  }
+
+  async writePlan(plan: RunPlan): Promise<void> {
+    await this.storage.writeText(layout.plan(plan.runId), JSON.stringify(plan, null, 2));
+  }
+
+  async readPlan(runId: string): Promise<RunPlan> {
+    const plan = await this.readJson<RunPlan>(layout.plan(runId));
+    if (plan === null) throw new ConfigurationError(`run '${runId}' has no plan in ${this.description}: check the run id.`);
+    return plan;
+  }
+
+  writeRefs(runId: string, shardId: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
+    return this.storage.writeLines(layout.refs(runId, shardId), lines);
+  }
+
+  readRefs(runId: string, shardId: string): AsyncIterable<string> {
+    return this.storage.readLines(layout.refs(runId, shardId));
+  }
+
+  /** Record that `approval.runId` approves `approvedRunId`; returns the earlier approval when there already was one. */
+  async claimApproval(approvedRunId: string, approval: Approval): Promise<Approval | null> {
+    const written = await this.storage.writeText(layout.approval(approvedRunId), JSON.stringify(approval), { ifAbsent: true });
+    if (written) return null;
+    return (await this.readJson<Approval>(layout.approval(approvedRunId))) ?? approval;
+  }
+
+  readApproval(approvedRunId: string): Promise<Approval | null> {
+    return this.readJson<Approval>(layout.approval(approvedRunId));
+  }
+
+  readListing(runId: string, shardId: string): Promise<ShardResult | null> {
+    return this.readJson<ShardResult>(layout.listing(runId, shardId));
+  }
+
+  async writeListing(result: ShardResult, runId: string): Promise<void> {
+    await this.storage.writeText(layout.listing(runId, result.shardId), JSON.stringify(result));
+  }
+
+  writeOrphans(runId: string, shardId: string, lines: AsyncIterable<string>): Promise<void> {
+    return this.storage.writeLines(layout.orphans(runId, shardId), lines);
+  }
+
+  readOrphans(runId: string, shardId: string): AsyncIterable<string> {
+    return this.storage.readLines(layout.orphans(runId, shardId));
+  }
+
+  /** The orphan list's name inside the folder, as the report lists it for review. */
+  orphansName(runId: string, shardId: string): string {
+    return layout.orphans(runId, shardId);
+  }
+
+  readBatch(runId: string, shardId: string, n: number): Promise<BatchJournal | null> {
+    return this.readJson<BatchJournal>(layout.batch(runId, shardId, n));
+  }
+
+  async writeBatch(runId: string, shardId: string, n: number, journal: BatchJournal): Promise<void> {
+    await this.storage.writeText(layout.batch(runId, shardId, n), JSON.stringify(journal));
+  }
+
+  readShardResult(runId: string, shardId: string): Promise<ShardResult | null> {
+    return this.readJson<ShardResult>(layout.shardResult(runId, shardId));
+  }
+
+  async writeShardResult(runId: string, result: ShardResult): Promise<void> {
+    await this.storage.writeText(layout.shardResult(runId, result.shardId), JSON.stringify(result, null, 2));
+  }
+
+  readShardFailure(runId: string, shardId: string): Promise<ShardFailure | null> {
+    return this.readJson<ShardFailure>(layout.shardFailure(runId, shardId));
+  }
+
+  async writeShardFailure(runId: string, failure: ShardFailure): Promise<void> {
+    await this.storage.writeText(layout.shardFailure(runId, failure.shardId), JSON.stringify(failure));
+  }
+
+  readReport(runId: string): Promise<Report | null> {
+    return this.readJson<Report>(layout.report(runId, 'json'));
+  }
+
+  async writeReport(report: Report, text: string, html: string): Promise<void> {
+    const runId = report.run_id;
+    await this.storage.writeText(layout.report(runId, 'txt'), text);
+    await this.storage.writeText(layout.report(runId, 'html'), html);
+    // report.json last: its presence says the run is reported.
+    await this.storage.writeText(layout.report(runId, 'json'), JSON.stringify(report, null, 2));
+  }
+
+  /** True for the one caller that may notify about the run. */
+  claimNotification(runId: string, at: Date): Promise<boolean> {
+    return this.storage.writeText(layout.notified(runId), at.toISOString(), { ifAbsent: true });
+  }
+
+  async writeLatest(report: Report): Promise<void> {
+    const latest = { run_id: report.run_id, finished_at: report.finished_at, report: layout.report(report.run_id, 'json') };
+    await this.storage.writeText(layout.latest(), JSON.stringify(latest, null, 2));
+  }
+
+  async readLocks(): Promise<RunLock[]> {
+    const locks: RunLock[] = [];
+    for (const path of await this.storage.list(layout.locks())) {
+      const lock = await this.readJson<RunLock>(path);
+      if (lock) locks.push(lock);
+    }
+    return locks;
+  }
+
+  readLock(runId: string): Promise<RunLock | null> {
+    return this.readJson<RunLock>(layout.lock(runId));
+  }
+
+  async writeLock(lock: RunLock): Promise<void> {
+    await this.storage.writeText(layout.lock(lock.runId), JSON.stringify(lock));
+  }
+
+  private async readJson<T>(path: string): Promise<T | null> {
+    const text = await this.storage.readText(path);
+    return text === null ? null : (JSON.parse(text) as T);
+  }
+}

@@ -1,0 +1,157 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { RunPlan } from '../model/plan.js';
+import { checkGrace, type RunOptions } from '../model/options.js';
+import { ConfigurationError } from '../model/errors.js';
+import { ignoreEvents } from '../model/events.js';
+import { groupsFor, schemasInScope, scopeOf } from '../phases/scope.js';
+import { mark } from '../phases/mark.js';
+import { partition } from '../phases/partition.js';
+import type { EngineDependencies } from './ports.js';
+import { acquireRunLock, releaseRunLock, type LockLimits } from './lock.js';
+import { reportRun } from './reporter.js';
+
+/**
+ * What starts a run: its options, or the dry run whose findings to remove without listing the
+ * store again (its options are reused; the grace period may be changed).
+ */
+export type RunRequest = { options: RunOptions } | { approveRun: string; graceHours?: number; concurrency?: number };
+
+export type ScanOutcome = { status: 'started'; plan: RunPlan } | { status: 'refused'; reason: string };
+
+export function newRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
+}
+
+export function lockLimits(deps: Pick<EngineDependencies, 'lifecycle' | 'holderAlive'>): LockLimits {
+  return {
+    timeoutMinutes: deps.lifecycle.runTimeoutMinutes,
+    cooldownMinutes: deps.lifecycle.cooldownMinutes,
+    ...(deps.holderAlive ? { holderAlive: deps.holderAlive } : {}),
+  };
+}
+
+/**
+ * The scanner's role: check the request, take the run's scope (refused while an overlapping run
+ * is active or cooling down), plan and mark (or take over a dry run's findings), and hand the
+ * shards to the queue. A run with nothing to sweep is reported at once.
+ */
+export async function startRun(deps: EngineDependencies, request: RunRequest, runId = newRunId(deps.now())): Promise<ScanOutcome> {
+  const approved = 'approveRun' in request ? await approvableRun(deps, request.approveRun) : undefined;
+  const options: RunOptions =
+    'options' in request
+      ? request.options
+      : {
+          ...approved!.options,
+          mode: 'collect',
+          ...(request.graceHours !== undefined ? { graceHours: request.graceHours } : {}),
+          ...(request.concurrency !== undefined ? { concurrency: request.concurrency } : {}),
+        };
+  scopeOf(deps, options);
+  checkGrace(options.mode, options.graceHours, deps.lifecycle.graceFloorHours);
+
+  const startedAt = deps.now();
+  const refusal = await acquireRunLock(
+    deps.folder,
+    {
+      runId,
+      schemas: options.schemas,
+      ...(options.store !== undefined ? { store: options.store } : {}),
+      startedAt: startedAt.toISOString(),
+      ...(deps.holder ? { holder: deps.holder } : {}),
+    },
+    startedAt,
+    lockLimits(deps),
+  );
+  if (refusal) return { status: 'refused', reason: `not started: ${refusal}` };
+
+  try {
+    const plan = approved ? await approvalPlan(deps, approved, options, runId) : await planAndMark(deps, options, runId);
+    await deps.folder.writePlan(plan);
+    deps.observe?.({ type: 'shards-planned', shards: plan.shards.length });
+    if (plan.shards.length > 0) await deps.queue.sendShards(plan.runId, plan.shards.map((s) => s.id));
+    else await reportRun(deps, plan.runId, {}, plan);
+    return { status: 'started', plan };
+  } catch (error) {
+    await releaseRunLock(deps.folder, runId, deps.now());
+    throw error;
+  }
+}
+
+/** Plan → mark → partition: the run's shards, with each shard's references in the run folder. */
+async function planAndMark(deps: EngineDependencies, options: RunOptions, runId: string): Promise<RunPlan> {
+  const observe = deps.observe ?? ignoreEvents;
+  const createdAt = deps.now().toISOString();
+  const timings: Record<string, number> = {};
+  let t = performance.now();
+
+  observe({ type: 'phase', phase: 'plan' });
+  const scope = scopeOf(deps, options);
+  const columns = await deps.catalog.discover();
+  const schemas = schemasInScope(columns, options.schemas);
+  const groups = groupsFor(scope, schemas);
+  timings.plan = performance.now() - t;
+
+  t = performance.now();
+  observe({ type: 'phase', phase: 'mark', detail: `${columns.length} storage columns` });
+  const spillDir = await mkdtemp(join(tmpdir(), 'djgc-mark-'));
+  try {
+    const marked = await mark(deps.catalog, columns, scope, groups, spillDir, options.concurrency, observe);
+    const shards = await partition(marked, options.maxRefsPerShard, deps.folder, runId);
+    timings.mark = performance.now() - t;
+    return {
+      runId,
+      createdAt,
+      options,
+      schemas,
+      roots: scope.roots.map(({ root, store, aliases }) => ({ root, store, aliases })),
+      columns,
+      rootsByColumn: Object.fromEntries([...marked.rootsByColumn].map(([column, roots]) => [column, [...roots]])),
+      catalog: { columns: marked.columns, referencesOutsideScope: marked.outsideScope, errors: marked.errors },
+      ...(marked.errors.length > 0
+        ? { deletionBlocked: 'references could not all be read, and any unread reference may protect any object' }
+        : {}),
+      shards,
+      timings,
+    };
+  } finally {
+    await rm(spillDir, { recursive: true, force: true });
+  }
+}
+
+/** The earlier run, if it is a finished dry run that read every reference and has not been approved yet. */
+async function approvableRun(deps: EngineDependencies, approvedRunId: string): Promise<RunPlan> {
+  const earlier = await deps.folder.readPlan(approvedRunId);
+  if (earlier.approvedRun) throw new ConfigurationError(`run '${approvedRunId}' is itself an approval run; approve the dry run it came from.`);
+  if (!(await deps.folder.readReport(approvedRunId))) {
+    throw new ConfigurationError(`run '${approvedRunId}' has no report yet: approve it once it has finished and been reviewed.`);
+  }
+  if (earlier.options.mode !== 'dry-run') throw new ConfigurationError(`run '${approvedRunId}' was not a dry run: only a dry run's findings can be approved.`);
+  if (earlier.deletionBlocked || earlier.catalog.errors.length > 0) {
+    throw new ConfigurationError(`run '${approvedRunId}' could not read every reference, so its orphan list cannot be trusted: start a new run.`);
+  }
+  const approval = await deps.folder.readApproval(approvedRunId);
+  if (approval) throw alreadyApproved(approvedRunId, approval.runId);
+  return earlier;
+}
+
+/**
+ * A run that removes an earlier dry run's reviewed orphans (each still re-checked against the
+ * database, and the grace period applied again) without listing the store. Only once: once
+ * approved, a listed object may be gone and uploaded again since, so its listed age would be stale.
+ */
+async function approvalPlan(deps: EngineDependencies, earlier: RunPlan, options: RunOptions, runId: string): Promise<RunPlan> {
+  const createdAt = deps.now().toISOString();
+  const taken = await deps.folder.claimApproval(earlier.runId, { runId, at: createdAt });
+  if (taken) throw alreadyApproved(earlier.runId, taken.runId);
+  const columns = await deps.catalog.discover();
+  const plan: RunPlan = { ...earlier, runId, createdAt, options, columns, rootsByColumn: {}, approvedRun: earlier.runId, timings: {} };
+  delete plan.deletionBlocked;
+  return plan;
+}
+
+function alreadyApproved(approvedRunId: string, by: string): ConfigurationError {
+  return new ConfigurationError(`run '${approvedRunId}' was already approved by run ${by}: start a new dry run to review again.`);
+}
