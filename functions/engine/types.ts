@@ -144,9 +144,9 @@ export interface Catalog {
    * Whether this user can read every storage column on the server: MySQL/MariaDB need a global
    * SELECT (a table without a grant is invisible in information_schema); PostgreSQL needs SELECT on
    * every table with a storage column, and every database on the server holding DataJoint schemas
-   * is read unless `ignoredSchemas`/the configuration names which are left out.
+   * is read unless it is in `ignoredDatabases` (a schema in `ignoredSchemas` is left out everywhere).
    */
-  checkReadable(options: { ignoredSchemas: string[] }): Promise<Readability>;
+  checkReadable(options: { ignoredSchemas: string[]; ignoredDatabases?: string[] }): Promise<Readability>;
   close(): Promise<void>;
 }
 
