@@ -141,7 +141,15 @@ export class FileStore implements ObjectStore {
     const sourceChecks = new Map<string, Promise<DirectoryState>>();
     const destinationDirs = new Map<string, Promise<DirectoryState>>();
     const limit = pLimit(this.concurrency);
-    const results = await Promise.all(plan.moves.map((move) => limit(() => this.moveOne(move, sourceChecks, destinationDirs))));
+    const results = await Promise.all(
+      plan.moves.map((move) =>
+        limit(() =>
+          this.moveOne(move, sourceChecks, destinationDirs).catch(
+            (error: unknown): MoveFailure => ({ ...move, code: errorCode(error) ?? 'Error', message: `Could not move "${move.from}" to "${move.to}": ${messageOf(error)}` }),
+          ),
+        ),
+      ),
+    );
 
     const outcome: MoveOutcome = { moved: [], missing: [], failed: [] };
     plan.moves.forEach((move, i) => {

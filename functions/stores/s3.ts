@@ -369,7 +369,7 @@ export class S3Store implements ObjectStore {
   private async copyOne(move: Move): Promise<CopyResult> {
     const fail = (code: string, why: string): CopyResult => ({
       kind: 'failed',
-      failure: { ...move, code, message: `Could not move "${move.from}" to "${move.to}" in ${this.description}: ${why}.` },
+      failure: { ...move, code, message: `Could not move "${move.from}" to "${move.to}" in ${this.description}: ${sentence(why)}.` },
     });
     try {
       const source = await this.head(move.from);
@@ -385,6 +385,7 @@ export class S3Store implements ObjectStore {
       return { kind: 'copied', move };
     } catch (error) {
       const code = errorName(error);
+      if (error instanceof NoSuchBucketError) return { kind: 'fatal', error };
       if (code === 'NoSuchBucket') return { kind: 'fatal', error: this.noSuchBucket(error) };
       if (code === 'NoSuchKey') return { kind: 'missing', move };
       if (code === 'PreconditionFailed') return fail('SourceChanged', 'the source was replaced while it was being copied; it was left as it is');
@@ -434,35 +435,42 @@ export class S3Store implements ObjectStore {
 
   private async copyParts(move: Move, etag: string, size: number, key: string, uploadId: string): Promise<CompletedPart[]> {
     const partSize = Math.max(this.partBytes, Math.ceil(size / MAX_PARTS));
-    const count = Math.ceil(size / partSize);
     const partLimit = pLimit(this.partConcurrency);
     const settled = await Promise.allSettled(
-      Array.from({ length: count }, (_, i) =>
-        partLimit(async (): Promise<CompletedPart> => {
-          const start = i * partSize;
-          const end = Math.min(size, start + partSize) - 1;
-          const answer = await this.limited(() =>
-            this.client.send(
-              new UploadPartCopyCommand({
-                Bucket: this.bucket,
-                Key: key,
-                UploadId: uploadId,
-                PartNumber: i + 1,
-                CopySource: copySource(this.bucket, this.base + move.from),
-                CopySourceRange: `bytes=${start}-${end}`,
-                CopySourceIfMatch: etag,
-              }),
-            ),
-          );
-          const partETag = answer.CopyPartResult?.ETag;
-          if (!partETag) throw new Error(`UploadPartCopy of part ${i + 1} returned no ETag; the S3 endpoint may not support UploadPartCopy`);
-          return { ETag: partETag, PartNumber: i + 1 };
-        }),
-      ),
+      Array.from({ length: Math.ceil(size / partSize) }, (_, i) => {
+        const range = { number: i + 1, start: i * partSize, end: Math.min(size, (i + 1) * partSize) - 1 };
+        return partLimit(() => this.copyPart(move, etag, key, uploadId, range));
+      }),
     );
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     return settled.map((r) => (r as PromiseFulfilledResult<CompletedPart>).value);
+  }
+
+  private async copyPart(move: Move, etag: string, key: string, uploadId: string, part: { number: number; start: number; end: number }): Promise<CompletedPart> {
+    let answer;
+    try {
+      answer = await this.limited(() =>
+        this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: part.number,
+            CopySource: copySource(this.bucket, this.base + move.from),
+            CopySourceRange: `bytes=${part.start}-${part.end}`,
+            CopySourceIfMatch: etag,
+          }),
+        ),
+      );
+    } catch (error) {
+      // A response that is neither S3's answer nor an S3 error: an endpoint without UploadPartCopy.
+      if (errorName(error) === 'Error' && statusOf(error) !== undefined) throw new PartCopyError(part.number, error);
+      throw error;
+    }
+    const partETag = answer.CopyPartResult?.ETag;
+    if (!partETag) throw new PartCopyError(part.number, new Error('the answer has no ETag'));
+    return { ETag: partETag, PartNumber: part.number };
   }
 
   /** HeadObject on a path; null when S3 answers 404. */
@@ -496,7 +504,7 @@ export class S3Store implements ObjectStore {
       // The failure being reported is the one that matters; `left` says what stayed behind.
     }
     const residue = left === 0 ? '' : ` ${left} copies made before the failure could not be removed again (their sources are intact).`;
-    return new Error(`Moving objects in ${this.description} failed: ${cause.message}${residue}`, { cause });
+    return new Error(`Moving objects in ${this.description} failed: ${cause.message}.${residue}`, { cause });
   }
 
   private sourceDeleteFailure(move: Move, failure: DeleteFailure, rollbackFailed: boolean): MoveFailure {
@@ -507,7 +515,7 @@ export class S3Store implements ObjectStore {
   }
 
   private noSuchBucket(cause: unknown): Error {
-    return new Error(`Bucket "${this.bucket}" does not exist at this endpoint: check the store's "bucket" and "endpoint".`, { cause });
+    return new NoSuchBucketError(`Bucket "${this.bucket}" does not exist at this endpoint: check the store's "bucket" and "endpoint"`, { cause });
   }
 
   private limited<T extends { $metadata?: { attempts?: number } }>(send: () => Promise<T>): Promise<T> {
@@ -532,6 +540,25 @@ export class S3Store implements ObjectStore {
     else hint = messageOf(error);
     return new Error(`Listing ${where} failed (${code}): ${hint}.`, { cause: error });
   }
+}
+
+class PartCopyError extends Error {
+  override readonly name = 'PartCopyFailed';
+  constructor(part: number, cause: unknown) {
+    super(
+      `UploadPartCopy of part ${part} got an answer that is not S3's (${sentence(messageOf(cause))}); the endpoint may not support UploadPartCopy: raise multipartCopyThresholdBytes (at most 5 GiB) to copy in one request`,
+      { cause },
+    );
+  }
+}
+
+/** A message as one line without its closing full stop, to be embedded in another. */
+function sentence(message: string): string {
+  return message.replace(/\s+/g, ' ').trim().replace(/\.+$/, '');
+}
+
+class NoSuchBucketError extends Error {
+  override readonly name = 'NoSuchBucketError';
 }
 
 /** Whether S3 pushed back: a throttling or server error, or a response the SDK got only after retrying. */
