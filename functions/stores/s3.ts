@@ -318,7 +318,7 @@ export class S3Store implements ObjectStore {
     } catch (error) {
       throw await this.abandon(copied, error instanceof Error ? error : new Error(String(error)));
     }
-    const rollbackFailures = await this.deletePaths(copied.filter((c) => sourceFailures.has(c.move.from)).map((c) => c.move.to));
+    const rollbackFailures = await this.removeCopies(copied.filter((c) => sourceFailures.has(c.move.from)));
 
     const outcome: MoveOutcome = { moved: [], missing: [], failed: [] };
     for (const result of results) {
@@ -495,16 +495,28 @@ export class S3Store implements ObjectStore {
     this.bucketConfirmed = true;
   }
 
-  /** After a whole-batch failure: remove the copies already made (their sources are all still there), then report. */
+  /** After a whole-batch failure: remove the copies whose sources are still there, then report. */
   private async abandon(copied: Copied[], cause: Error): Promise<Error> {
-    let left = copied.length;
+    const left = (await this.removeCopies(copied)).size;
+    const residue = left === 0 ? '' : ` ${left} copies made before the failure are still at their destinations.`;
+    return new Error(`Moving objects in ${this.description} failed: ${sentence(cause.message)}.${residue}`, { cause });
+  }
+
+  /**
+   * Undo copies: a copy is removed only once its source is seen again, since a delete call that
+   * failed may still have deleted some sources. Returns the destinations left in place.
+   */
+  private async removeCopies(copied: Copied[]): Promise<Set<string>> {
+    const left = new Set(copied.map((c) => c.move.to));
     try {
-      left = (await this.deletePaths(copied.map((c) => c.move.to))).size;
+      const heads = await Promise.all(copied.map((c) => this.head(c.move.from).catch(() => null)));
+      const removable = copied.filter((_, i) => heads[i] !== null).map((c) => c.move.to);
+      const failures = await this.deletePaths(removable);
+      for (const path of removable) if (!failures.has(path)) left.delete(path);
     } catch {
-      // The failure being reported is the one that matters; `left` says what stayed behind.
+      // Nothing more can be undone; `left` names what stays.
     }
-    const residue = left === 0 ? '' : ` ${left} copies made before the failure could not be removed again (their sources are intact).`;
-    return new Error(`Moving objects in ${this.description} failed: ${cause.message}.${residue}`, { cause });
+    return left;
   }
 
   private sourceDeleteFailure(move: Move, failure: DeleteFailure, rollbackFailed: boolean): MoveFailure {

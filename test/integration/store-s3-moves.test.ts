@@ -5,7 +5,7 @@ import { normalizeStore } from '../../functions/config/datajoint.js';
 import type { StoreSpec } from '../../functions/engine/types.js';
 import { S3Store, createS3Client, type S3StoreOptions } from '../../functions/stores/index.js';
 import { awsEndpoint } from '../support/env.js';
-import { createBucket, emptyAndDeleteBucket, everyNth, isWriteOrHead, listAllKeys, putInParts, startS3Proxy, type S3Proxy, type TestBucket } from '../support/s3.js';
+import { createBucket, emptyAndDeleteBucket, everyNth, isDeleteObjects, isWriteOrHead, listAllKeys, putInParts, startS3Proxy, type S3Proxy, type TestBucket } from '../support/s3.js';
 
 const location = 'dj';
 const MIB = 1024 * 1024;
@@ -183,6 +183,30 @@ describe('S3Store.moveBatch with S3 copy semantics (proxy emulating UploadPartCo
       expect(await get(quarantine(path))).toBeNull();
     } finally {
       replaceSource = undefined;
+    }
+  });
+});
+
+describe('S3Store.moveBatch when deletes are denied (proxy refusing DeleteObjects)', () => {
+  let proxy: S3Proxy;
+
+  beforeAll(async () => {
+    proxy = await startS3Proxy(awsEndpoint(), { deny: isDeleteObjects });
+  });
+
+  afterAll(async () => proxy?.close());
+
+  it('Given copies made but sources that cannot be deleted, when moved, then the call throws, every source stays and the copies it could not remove are counted', async () => {
+    const paths = ['_hash/denied/a', '_hash/denied/b'];
+    for (const path of paths) await put(path);
+
+    await expect(storeAt(proxy.endpoint).moveBatch(paths.map((from) => ({ from, to: quarantine(from) })))).rejects.toThrow(
+      /Moving objects in .* failed: Deleting from .* was denied: the credentials lack s3:DeleteObject.*\. 2 copies made before the failure are still at their destinations\./,
+    );
+    expect(proxy.counts.denied).toBeGreaterThan(0);
+    for (const path of paths) {
+      expect((await get(path))?.toString()).toBe(path);
+      expect((await get(quarantine(path)))?.toString()).toBe(path);
     }
   });
 });

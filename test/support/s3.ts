@@ -146,6 +146,8 @@ export interface ProxiedRequest {
 export interface S3ProxyOptions {
   /** Answer the request with 503 SlowDown instead of forwarding it. */
   throttle?: (request: ProxiedRequest) => boolean;
+  /** Answer the request with 403 AccessDenied, as S3 does when a policy denies it. */
+  deny?: (request: ProxiedRequest) => boolean;
   /**
    * Implement on top of the target what fauxqs 1.9.2 lacks and S3 has: UploadPartCopy (ranged GET of
    * the source, then UploadPart), and the `x-amz-copy-source-if-match` condition on copies.
@@ -160,7 +162,7 @@ export interface S3Proxy {
   endpoint: string;
   /** `http://127.0.0.1:port`, for a client. */
   url: string;
-  counts: { forwarded: number; throttled: number; partCopies: number; preconditionFailures: number };
+  counts: { forwarded: number; throttled: number; denied: number; partCopies: number; preconditionFailures: number };
   close(): Promise<void>;
 }
 
@@ -170,6 +172,9 @@ export function everyNth(n: number, matches: (request: ProxiedRequest) => boolea
   return (request) => matches(request) && ++seen % n === 0;
 }
 
+/** A DeleteObjects request. */
+export const isDeleteObjects = (request: ProxiedRequest): boolean => request.method === 'POST' && request.url.searchParams.has('delete');
+
 /** An S3 request is a move or delete request (not a listing or bucket-level read). */
 export const isWriteOrHead = (request: ProxiedRequest): boolean =>
   request.method === 'HEAD' || request.method === 'PUT' || (request.method === 'POST' && request.url.searchParams.has('delete'));
@@ -177,13 +182,19 @@ export const isWriteOrHead = (request: ProxiedRequest): boolean =>
 /** A proxy in front of an S3 endpoint (fauxqs): forwards requests, throttling or emulating some as told. */
 export async function startS3Proxy(target: string, options: S3ProxyOptions = {}): Promise<S3Proxy> {
   const upstream = new URL(target);
-  const counts = { forwarded: 0, throttled: 0, partCopies: 0, preconditionFailures: 0 };
+  const counts = { forwarded: 0, throttled: 0, denied: 0, partCopies: 0, preconditionFailures: 0 };
   const server: Server = createServer((req, res) => {
     const seen: ProxiedRequest = { method: req.method ?? 'GET', url: new URL(req.url ?? '/', 'http://proxy'), headers: req.headers };
     if (options.throttle?.(seen)) {
       counts.throttled++;
       req.resume();
       s3Error(res, seen.method, 503, 'SlowDown', 'Please reduce your request rate.');
+      return;
+    }
+    if (options.deny?.(seen)) {
+      counts.denied++;
+      req.resume();
+      s3Error(res, seen.method, 403, 'AccessDenied', 'Access Denied');
       return;
     }
     const copySourceHeader = req.headers['x-amz-copy-source'];
