@@ -40,6 +40,25 @@ export interface DeleteOutcome {
   failed: DeleteFailure[];
 }
 
+/** One move of an object inside a store: `from` and `to` are paths relative to the store root. */
+export interface Move {
+  from: string;
+  to: string;
+}
+
+export interface MoveFailure extends Move {
+  /** `Exists`: the destination is taken and was left as it is (the source stays too). */
+  code: string;
+  message: string;
+}
+
+export interface MoveOutcome {
+  moved: Move[];
+  /** The source did not exist (moved or deleted already): nothing done. */
+  missing: Move[];
+  failed: MoveFailure[];
+}
+
 export interface ObjectStore {
   /** Human-readable root, e.g. `s3://bucket/location` or `file:///data/dj`. */
   readonly description: string;
@@ -50,10 +69,27 @@ export interface ObjectStore {
   list(prefix: string, options?: { startAfter?: string }): AsyncIterable<ObjectEntry[]>;
   /** Delete at most 1000 paths. Per-path failures are returned, not thrown; a failure of the whole call throws. */
   deleteBatch(paths: string[]): Promise<DeleteOutcome>;
+  /**
+   * Move at most 1000 objects, keeping each one's bytes (and, where the store has one, its
+   * modification time is not used for anything). Never overwrites: a taken destination is a
+   * failure with code `Exists`. Per-move failures are returned; a failure of the whole call throws.
+   */
+  moveBatch(moves: Move[]): Promise<MoveOutcome>;
+  /** The object at `path` as the store sees it now (size, modification time), or null when absent. */
+  stat(path: string): Promise<ObjectEntry | null>;
+  /**
+   * Remove folders left empty below each given path's parent, walking up but never removing
+   * a folder in `keep` or any folder above one of them. Only file stores have folders; others do nothing.
+   */
+  pruneEmptyFolders(paths: string[], keep: string[]): Promise<number>;
+  /** Whether deleting leaves the bytes behind (a versioned S3 bucket: a delete adds a marker). */
+  versioning(): Promise<'unversioned' | 'enabled' | 'suspended'>;
 }
 
 /** A column whose comment declares `<codec@store>` (spec §1). */
 export interface StorageColumn {
+  /** PostgreSQL: the database holding the schema, when the catalog reads several; absent on MySQL. */
+  database?: string;
   schema: string;
   table: string;
   column: string;
@@ -62,10 +98,30 @@ export interface StorageColumn {
   store: string;
 }
 
-/** One reference as stored: `store` null or "" means the default store. */
+/**
+ * One reference as stored: `store` null or "" means the default store. `path` is canonical
+ * (spec §2: no empty or `.` segments, no leading or trailing `/`, `..` resolved). A value may
+ * hold several references (a top-level `path`, nested `path`s, other strings naming a path).
+ */
 export interface Reference {
   store: string | null;
   path: string;
+}
+
+/** Write transactions open at one moment, as the server shows them. */
+export interface TransactionSnapshot {
+  /** false when the database user may not see other sessions' transactions (the ids are then empty). */
+  visible: boolean;
+  /** Server-side ids of open transactions that have written or may write (the catalog's own excluded). */
+  ids: string[];
+  /** Why `visible` is false, naming the privilege to grant. */
+  reason?: string;
+}
+
+/** What keeps a catalog from reading every reference on the server. */
+export interface Readability {
+  /** Each problem names what cannot be read and the grant or setting that fixes it. Empty: everything is readable. */
+  problems: string[];
 }
 
 export interface Catalog {
@@ -80,6 +136,17 @@ export interface Catalog {
   references(column: StorageColumn): AsyncIterable<Reference>;
   /** The references in `column` whose path is one of `paths` (re-check before delete). Same errors as `references`. */
   findReferences(column: StorageColumn, paths: readonly string[]): Promise<Reference[]>;
+  /** The write transactions open now (re-check: rows they wrote are not visible yet). */
+  openWriteTransactions(): Promise<TransactionSnapshot>;
+  /** Which of `snapshot.ids` are still open now. */
+  stillOpen(snapshot: TransactionSnapshot): Promise<string[]>;
+  /**
+   * Whether this user can read every storage column on the server: MySQL/MariaDB need a global
+   * SELECT (a table without a grant is invisible in information_schema); PostgreSQL needs SELECT on
+   * every table with a storage column, and every database on the server holding DataJoint schemas
+   * is read unless it is in `ignoredDatabases` (a schema in `ignoredSchemas` is left out everywhere).
+   */
+  checkReadable(options: { ignoredSchemas: string[]; ignoredDatabases?: string[] }): Promise<Readability>;
   close(): Promise<void>;
 }
 

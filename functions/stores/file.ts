@@ -1,15 +1,28 @@
-import type { Dirent, Stats } from 'node:fs';
-import { lstat, readdir, stat, unlink } from 'node:fs/promises';
+import { constants, type Dirent, type Stats } from 'node:fs';
+import { copyFile, link, lstat, mkdir, readdir, rmdir, stat, unlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
-import type { DeleteFailure, DeleteOutcome, ObjectEntry, ObjectStore, StoreSpec } from '../engine/types.js';
+import type { DeleteFailure, DeleteOutcome, Move, MoveFailure, MoveOutcome, ObjectEntry, ObjectStore, StoreSpec } from '../engine/types.js';
 import { compareBytes } from './byte-order.js';
+import { planMoves } from './moves.js';
 
 export const PAGE_SIZE = 1000;
 export const MAX_DELETE_BATCH = 1000;
 const STAT_CHUNK = 64;
-const DELETE_CONCURRENCY = 32;
+const DEFAULT_CONCURRENCY = 32;
+/** `link` errors meaning the filesystem cannot hard-link here (another device, or no hard links at all). */
+const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
+export interface FileStoreOptions {
+  /** Files deleted or moved at once (default 32). */
+  concurrency?: number;
+  /**
+   * Move by hard link + unlink (default true): atomic, never overwrites, keeps the inode. When false,
+   * or where the filesystem refuses the link, a move is an exclusive copy (mtime kept) + unlink.
+   */
+  hardLinks?: boolean;
+}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -30,8 +43,10 @@ interface WalkEntry {
 export class FileStore implements ObjectStore {
   readonly root: string;
   readonly description: string;
+  private readonly concurrency: number;
+  private readonly hardLinks: boolean;
 
-  constructor(spec: StoreSpec) {
+  constructor(spec: StoreSpec, options: FileStoreOptions = {}) {
     if (spec.protocol !== 'file') {
       throw new Error(`Store "${spec.name}" has protocol "${spec.protocol}"; FileStore needs protocol "file".`);
     }
@@ -40,6 +55,11 @@ export class FileStore implements ObjectStore {
     }
     this.root = resolve(spec.location);
     this.description = pathToFileURL(this.root).href;
+    this.concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) {
+      throw new Error(`FileStore concurrency is ${this.concurrency}: use an integer of at least 1.`);
+    }
+    this.hardLinks = options.hardLinks ?? true;
   }
 
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectEntry[]> {
@@ -66,7 +86,7 @@ export class FileStore implements ObjectStore {
     await this.requireRoot();
     const unique = [...new Set(paths)];
     const directoryChecks = new Map<string, Promise<DirectoryState>>();
-    const limit = pLimit(DELETE_CONCURRENCY);
+    const limit = pLimit(this.concurrency);
     const results = await Promise.all(unique.map((path) => limit(() => this.deleteOne(path, directoryChecks))));
 
     const outcome: DeleteOutcome = { deleted: [], failed: [] };
@@ -83,23 +103,10 @@ export class FileStore implements ObjectStore {
     const invalid = invalidPathReason(path);
     if (invalid) return { path, code: 'InvalidPath', message: `Refused to delete "${path}": ${invalid}.` };
 
-    const segments = path.split('/');
-    for (let depth = 1; depth < segments.length; depth++) {
-      const dir = segments.slice(0, depth).join('/');
-      let check = directoryChecks.get(dir);
-      if (!check) {
-        check = this.directoryState(dir);
-        directoryChecks.set(dir, check);
-      }
-      const state = await check;
-      if (state === 'missing') return undefined;
-      if (state === 'not-a-directory') {
-        return {
-          path,
-          code: 'NotInsideRoot',
-          message: `Refused to delete "${path}": "${dir}" is a symbolic link or not a directory, so the path may lead outside ${this.description}.`,
-        };
-      }
+    const parents = await this.parentsState(path, directoryChecks);
+    if (parents === 'missing') return undefined;
+    if (parents !== 'directory') {
+      return { path, code: 'NotInsideRoot', message: `Refused to delete "${path}": ${this.notInsideRoot(parents.blocked)}.` };
     }
 
     const absolute = join(this.root, path);
@@ -111,8 +118,7 @@ export class FileStore implements ObjectStore {
       return failureFrom(path, error);
     }
     if (!stats.isFile()) {
-      const kind = stats.isDirectory() ? 'a directory' : stats.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
-      return { path, code: 'NotAnObject', message: `Refused to delete "${path}": it is ${kind}, not an object; only regular files are deleted.` };
+      return { path, code: 'NotAnObject', message: `Refused to delete "${path}": it is ${describeKind(stats)}, not an object; only regular files are deleted.` };
     }
     try {
       await unlink(absolute);
@@ -121,6 +127,183 @@ export class FileStore implements ObjectStore {
       if (errorCode(error) === 'ENOENT') return undefined;
       return failureFrom(path, error);
     }
+  }
+
+  /**
+   * Move files inside the root without ever overwriting: a hard link to the destination, then the
+   * source unlinked (the same inode, so bytes and mtime stay). Where the filesystem cannot link,
+   * an exclusive copy with the source's mtime, then the unlink. Destination folders are created;
+   * neither side may pass through a symbolic link or a non-directory.
+   */
+  async moveBatch(moves: Move[]): Promise<MoveOutcome> {
+    const plan = planMoves(moves, invalidPathReason);
+    await this.requireRoot();
+    const sourceChecks = new Map<string, Promise<DirectoryState>>();
+    const destinationDirs = new Map<string, Promise<DirectoryState>>();
+    const limit = pLimit(this.concurrency);
+    const results = await Promise.all(
+      plan.moves.map((move) =>
+        limit(() =>
+          this.moveOne(move, sourceChecks, destinationDirs).catch(
+            (error: unknown): MoveFailure => ({ ...move, code: errorCode(error) ?? 'Error', message: `Could not move "${move.from}" to "${move.to}": ${messageOf(error)}` }),
+          ),
+        ),
+      ),
+    );
+
+    const outcome: MoveOutcome = { moved: [], missing: [], failed: [] };
+    plan.moves.forEach((move, i) => {
+      const result = results[i]!;
+      if (result === 'moved') outcome.moved.push(move);
+      else if (result === 'missing') outcome.missing.push(move);
+      else outcome.failed.push(result);
+    });
+    outcome.failed.push(...plan.refused);
+    return outcome;
+  }
+
+  private async moveOne(
+    move: Move,
+    sourceChecks: Map<string, Promise<DirectoryState>>,
+    destinationDirs: Map<string, Promise<DirectoryState>>,
+  ): Promise<'moved' | 'missing' | MoveFailure> {
+    const fail = (code: string, why: string): MoveFailure => ({ ...move, code, message: `Could not move "${move.from}" to "${move.to}": ${why}.` });
+
+    const sourceParents = await this.parentsState(move.from, sourceChecks);
+    if (sourceParents === 'missing') return 'missing';
+    if (sourceParents !== 'directory') return fail('NotInsideRoot', this.notInsideRoot(sourceParents.blocked));
+
+    const from = join(this.root, move.from);
+    let source: Stats;
+    try {
+      source = await lstat(from);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return 'missing';
+      return fail(errorCode(error) ?? 'Error', messageOf(error));
+    }
+    if (!source.isFile()) return fail('NotAnObject', `the source is ${describeKind(source)}; only regular files are moved`);
+
+    const destinationParents = await this.ensureParents(move.to, destinationDirs);
+    if (destinationParents !== 'directory') return fail('NotInsideRoot', this.notInsideRoot(destinationParents.blocked));
+
+    const to = join(this.root, move.to);
+    const placed = this.hardLinks ? await this.placeByLink(from, to, source) : await placeByCopy(from, to, source);
+    if (placed !== 'placed') return placed === 'missing' ? 'missing' : fail(placed.code, placed.message);
+
+    try {
+      await unlink(from);
+    } catch (error) {
+      // ENOENT: someone removed the source meanwhile; the object now lives at the destination only.
+      if (errorCode(error) === 'ENOENT') return 'moved';
+      const rollback = await removeQuietly(to);
+      return fail(errorCode(error) ?? 'Error', `the source could not be removed (${messageOf(error)}); ${rollback ? 'the destination was removed again' : `the object is now at both paths`}`);
+    }
+    return 'moved';
+  }
+
+  private async placeByLink(from: string, to: string, source: Stats): Promise<Placement> {
+    try {
+      await link(from, to);
+      return 'placed';
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === 'EEXIST') return existsFailure();
+      if (code !== undefined && LINK_UNSUPPORTED.has(code)) return placeByCopy(from, to, source);
+      if (code === 'ENOENT' && !(await exists(from))) return 'missing';
+      return { code: code ?? 'Error', message: messageOf(error) };
+    }
+  }
+
+  async stat(path: string): Promise<ObjectEntry | null> {
+    const invalid = invalidPathReason(path);
+    if (invalid) throw new Error(`Cannot stat "${path}" in ${this.description}: ${invalid}.`);
+    await this.requireRoot();
+    if ((await this.parentsState(path, new Map())) !== 'directory') return null;
+    try {
+      const stats = await lstat(join(this.root, path));
+      return stats.isFile() ? { path, size: stats.size, lastModified: stats.mtime } : null;
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Remove the folders that `paths` (objects deleted or moved away) leave empty: from each one's
+   * parent upwards, stopping at the first folder that is not empty, is gone, is in `keep` or above
+   * one, or is the root. Folders reached through a symbolic link are left alone. Returns how many were removed.
+   */
+  async pruneEmptyFolders(paths: string[], keep: string[]): Promise<number> {
+    for (const path of paths) {
+      const invalid = invalidPathReason(path);
+      if (invalid) throw new Error(`Cannot prune folders above "${path}" in ${this.description}: ${invalid}.`);
+    }
+    await this.requireRoot();
+    const kept = keep.map((k) => k.replace(/^\/+|\/+$/g, '')).filter((k) => k !== '');
+    const isKept = (dir: string) => kept.some((k) => k === dir || k.startsWith(`${dir}/`));
+    const starts = [...new Set(paths.map(parentOf))].filter((dir) => dir !== '');
+    starts.sort((a, b) => depthOf(b) - depthOf(a));
+
+    let removed = 0;
+    for (const start of starts) {
+      if (isKept(start) || !(await this.isRealDirectory(`${start}/`))) continue;
+      for (let dir = start; dir !== '' && !isKept(dir); dir = parentOf(dir)) {
+        if (!(await removeIfEmpty(join(this.root, dir)))) break;
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  async versioning(): Promise<'unversioned'> {
+    return 'unversioned';
+  }
+
+  /** Whether every folder above `path` is a real directory; `blocked` names the first that is a link or a file. */
+  private async parentsState(path: string, checks: Map<string, Promise<DirectoryState>>): Promise<'directory' | 'missing' | { blocked: string }> {
+    const segments = path.split('/');
+    for (let depth = 1; depth < segments.length; depth++) {
+      const dir = segments.slice(0, depth).join('/');
+      let check = checks.get(dir);
+      if (!check) {
+        check = this.directoryState(dir);
+        checks.set(dir, check);
+      }
+      const state = await check;
+      if (state === 'missing') return 'missing';
+      if (state === 'not-a-directory') return { blocked: dir };
+    }
+    return 'directory';
+  }
+
+  /** Create the folders above `path` one level at a time, never through a link or a file. */
+  private async ensureParents(path: string, ensured: Map<string, Promise<DirectoryState>>): Promise<'directory' | { blocked: string }> {
+    const segments = path.split('/');
+    for (let depth = 1; depth < segments.length; depth++) {
+      const dir = segments.slice(0, depth).join('/');
+      let check = ensured.get(dir);
+      if (!check) {
+        check = this.ensureDirectory(dir);
+        ensured.set(dir, check);
+      }
+      if ((await check) !== 'directory') return { blocked: dir };
+    }
+    return 'directory';
+  }
+
+  private async ensureDirectory(rel: string): Promise<DirectoryState> {
+    const state = await this.directoryState(rel);
+    if (state !== 'missing') return state;
+    try {
+      await mkdir(join(this.root, rel));
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw error;
+    }
+    return this.directoryState(rel);
+  }
+
+  private notInsideRoot(dir: string): string {
+    return `"${dir}" is a symbolic link or not a directory, so the path may lead outside ${this.description}`;
   }
 
   private async directoryState(rel: string): Promise<DirectoryState> {
@@ -230,6 +413,83 @@ export class FileStore implements ObjectStore {
 }
 
 type DirectoryState = 'directory' | 'missing' | 'not-a-directory';
+type Placement = 'placed' | 'missing' | { code: string; message: string };
+
+/** Copy `from` to a new file `to` (never over an existing one), with the source's mtime. */
+async function placeByCopy(from: string, to: string, source: Stats): Promise<Placement> {
+  try {
+    await copyFile(from, to, constants.COPYFILE_EXCL);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'EEXIST') return existsFailure();
+    await removeQuietly(to);
+    if (code === 'ENOENT' && !(await exists(from))) return 'missing';
+    return { code: code ?? 'Error', message: `copying failed: ${messageOf(error)}` };
+  }
+  try {
+    await utimes(to, source.atime, source.mtime);
+    const after = await lstat(from);
+    if (after.size !== source.size || after.mtimeMs !== source.mtimeMs) {
+      await removeQuietly(to);
+      return { code: 'SourceChanged', message: 'the source was written to while it was copied; the copy was removed and the source left as it is' };
+    }
+  } catch (error) {
+    await removeQuietly(to);
+    return { code: errorCode(error) ?? 'Error', message: `the copy could not be finished (${messageOf(error)}); it was removed` };
+  }
+  return 'placed';
+}
+
+function existsFailure(): { code: string; message: string } {
+  return { code: 'Exists', message: 'the destination exists and is never overwritten; both were left as they are' };
+}
+
+/** rmdir: true when removed, false when the folder is not empty or already gone. */
+async function removeIfEmpty(dir: string): Promise<boolean> {
+  try {
+    await rmdir(dir);
+    return true;
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw new Error(`Could not remove the empty folder ${dir}: ${messageOf(error)}`, { cause: error });
+  }
+}
+
+async function removeQuietly(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (error) {
+    return errorCode(error) === 'ENOENT';
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+function depthOf(path: string): number {
+  return path.split('/').length;
+}
+
+function describeKind(stats: Stats): string {
+  return stats.isDirectory() ? 'a directory' : stats.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 function checkListPrefix(prefix: string, where: string): void {
   if (prefix === '') return;

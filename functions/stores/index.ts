@@ -1,10 +1,13 @@
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import type { ObjectStore, StoreSpec } from '../engine/types.js';
 import { FileStore } from './file.js';
 import { S3Store } from './s3.js';
 
-export { FileStore } from './file.js';
-export { S3Store, createS3Client, type S3ClientOptions } from './s3.js';
+export { FileStore, type FileStoreOptions } from './file.js';
+export { S3Store, createS3Client, type S3ClientOptions, type S3StoreOptions } from './s3.js';
+export { AdaptiveLimit, type AdaptiveLimitOptions, type AdaptiveLimitState } from './limiter.js';
+export { MAX_MOVE_BATCH } from './moves.js';
 export { compareBytes } from './byte-order.js';
 
 export function openStore(spec: StoreSpec): ObjectStore {
@@ -21,29 +24,79 @@ export function openStore(spec: StoreSpec): ObjectStore {
 /**
  * Identity of the place a store's objects live (spec §2, §5): two store names with the same
  * physical root name the same objects. `file:///abs/path` or `s3://host[:port]/bucket[/location]`.
- * Every AWS S3 endpoint is one namespace (bucket names are global), so all map to `s3.amazonaws.com`.
+ *
+ * When in doubt two roots are made equal, never different: treating two places as one only
+ * protects more objects, while treating one place as two would let a reference through one name
+ * fail to protect the object listed through the other.
+ *
+ * file: the location with symbolic links, `..` and trailing slashes resolved (a location that does
+ * not exist yet: its nearest existing ancestor resolved, the rest appended).
+ * s3: the endpoint the client really talks to (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL win over the
+ * store's, as in createS3Client) without scheme, default port or trailing slash, in lower case;
+ * every AWS S3 endpoint maps to its partition's single bucket namespace; then the bucket and the
+ * location with empty segments collapsed.
  */
-export function physicalRoot(spec: StoreSpec): string {
-  if (spec.protocol === 'file') {
-    const path = resolve(spec.location).replace(/\/+$/, '');
-    return `file://${path === '' ? '/' : path}`;
-  }
-  if (!spec.bucket) throw new Error(`Store "${spec.name}" has no bucket: set "bucket" in the store's configuration.`);
-  const location = spec.location.replace(/^\/+|\/+$/g, '');
-  return `s3://${normalizeEndpoint(spec)}/${spec.bucket}${location === '' ? '' : `/${location}`}`;
+export function physicalRoot(spec: StoreSpec, env: NodeJS.ProcessEnv = process.env): string {
+  if (spec.protocol === 'file') return `file://${realLocation(spec.location)}`;
+  const bucket = spec.bucket?.trim().toLowerCase();
+  if (!bucket) throw new Error(`Store "${spec.name}" has no bucket: set "bucket" in the store's configuration.`);
+  const location = spec.location
+    .split('/')
+    .filter((segment) => segment !== '')
+    .join('/');
+  return `s3://${normalizeEndpoint(spec, env)}/${bucket}${location === '' ? '' : `/${location}`}`;
 }
 
-function normalizeEndpoint(spec: StoreSpec): string {
-  let endpoint = (spec.endpoint ?? 's3.amazonaws.com').trim().toLowerCase();
-  let secure = spec.secure !== false;
-  const scheme = /^(https?):\/\//.exec(endpoint);
-  if (scheme) {
-    secure = scheme[1] === 'https';
-    endpoint = endpoint.slice(scheme[0].length);
+/** `location` made absolute and resolved through the filesystem as far as it exists. */
+function realLocation(location: string): string {
+  const absolute = isAbsolute(location) ? location : `${process.cwd()}${sep}${location}`;
+  let existing = absolute;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return resolve(realpathSync(existing), ...rest);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+      const parent = dirname(existing);
+      if (parent === existing) return resolve(absolute);
+      rest.unshift(basename(existing));
+      existing = parent;
+    }
   }
-  endpoint = endpoint.replace(/\/+$/, '');
-  const defaultPort = secure ? ':443' : ':80';
-  if (endpoint.endsWith(defaultPort)) endpoint = endpoint.slice(0, -defaultPort.length);
-  if (/(^|\.)amazonaws\.com$/.test(endpoint.replace(/:\d+$/, ''))) return 's3.amazonaws.com';
-  return endpoint;
+}
+
+const AWS_PARTITIONS: { suffix: RegExp; namespace: string }[] = [
+  { suffix: /\.amazonaws\.com\.cn$/, namespace: 's3.amazonaws.com.cn' },
+  { suffix: /(^|[.-])us-gov-[a-z0-9-]+\.amazonaws\.com$/, namespace: 's3.us-gov.amazonaws.com' },
+  { suffix: /(^|\.)amazonaws\.com$/, namespace: 's3.amazonaws.com' },
+];
+
+function normalizeEndpoint(spec: StoreSpec, env: NodeJS.ProcessEnv): string {
+  const override = nonEmpty(env.AWS_ENDPOINT_URL_S3) ?? nonEmpty(env.AWS_ENDPOINT_URL);
+  const configured = override ?? nonEmpty(spec.endpoint);
+  if (configured === undefined) return awsNamespace(spec.region);
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(configured) ? configured : `${spec.secure === false ? 'http' : 'https'}://${configured}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch (error) {
+    throw new Error(`Store "${spec.name}" has endpoint "${configured}", which is not a host[:port] or URL: fix the store's "endpoint" or AWS_ENDPOINT_URL.`, { cause: error });
+  }
+  const host = url.hostname.toLowerCase().replace(/\.$/, '');
+  const partition = AWS_PARTITIONS.find((p) => p.suffix.test(host));
+  if (partition) return partition.namespace;
+  const port = url.port === '' ? '' : `:${url.port}`;
+  const path = url.pathname.replace(/\/+$/, '');
+  return `${host}${port}${path}`;
+}
+
+function awsNamespace(region: string | undefined): string {
+  if (region?.startsWith('cn-')) return 's3.amazonaws.com.cn';
+  if (region?.startsWith('us-gov-')) return 's3.us-gov.amazonaws.com';
+  return 's3.amazonaws.com';
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
