@@ -1,11 +1,26 @@
-const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const UNITS: Record<string, number> = { w: 604_800_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 };
+const ORDER = 'wdhms';
+const ACCEPTED = '0, or whole numbers with units from largest to smallest, each unit once: w (weeks), d (days), h (hours), m (minutes), s (seconds) — e.g. 45s, 90m, 24h, 7d, 1w, 1d12h, 2h30m';
 
-/** `0`, `90s`, `30m`, `24h`, `7d`, or a bare number of hours. */
+/** `0`, or a compound duration such as `90m`, `1d12h`, `2h30m`, `1w`; in milliseconds. */
 export function parseDuration(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$/i.exec(text);
-  if (!match) {
-    throw new Error(`'${text}' is not a duration: write a number with a unit, e.g. 0, 90m, 24h or 7d`);
+  const compact = text.replace(/\s+/g, '').toLowerCase();
+  if (/^0+$/.test(compact)) return 0;
+  const parts = [...compact.matchAll(/(\d+)([wdhms])/g)];
+  const refuse = (why: string): never => {
+    throw new Error(`'${text}' is not a duration${why}: write ${ACCEPTED}`);
+  };
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== compact) {
+    return refuse(/^\d+(\.\d+)?$/.test(compact) ? ' (a number needs a unit)' : '');
   }
-  const unit = (match[2] || 'h').toLowerCase();
-  return Math.round(Number(match[1]) * UNITS[unit]!);
+  let previous = -1;
+  let total = 0;
+  for (const [, amount, unit] of parts) {
+    const rank = ORDER.indexOf(unit!);
+    if (rank <= previous) refuse(` (unit '${unit}' ${rank === previous ? 'repeated' : 'out of order'})`);
+    previous = rank;
+    total += Number(amount) * UNITS[unit!]!;
+  }
+  if (!Number.isSafeInteger(total)) refuse(' (too long)');
+  return total;
 }

@@ -1,10 +1,18 @@
 /**
- * DataJoint's configuration, read the way DataJoint 2.x reads it (spec §5):
- * environment (DJ_*) > datajoint.json > secrets directory > defaults.
+ * DataJoint's configuration, read the way DataJoint 2.3.x's settings.py reads it (spec §5):
+ * environment (DJ_*) > datajoint.json > secrets directory > DataJoint's defaults.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { DatabaseConnection } from '../catalog/index.js';
 import type { StoreSpec } from '../engine/types.js';
+import { readConfigFile, type FileSettings } from './file.js';
+import { normalizeStore } from './store.js';
+import { describe, DjConfigError, envValue, isObject, parseBooleanText, quoteList, statOrNull, type JsonObject } from './values.js';
+
+export { DjConfigError } from './values.js';
+export { normalizeStore, STORE_KEYS, type NormalizeStoreOptions } from './store.js';
+export { resolveStoreEndpoint, type EndpointSource, type StoreEndpoint } from './endpoint.js';
 
 export const CONFIG_FILENAME = 'datajoint.json';
 export const SYSTEM_SECRETS_DIR = '/run/secrets/datajoint';
@@ -13,20 +21,31 @@ export type Backend = 'mysql' | 'postgresql';
 
 export interface DjDatabaseConfig {
   backend: Backend;
-  host?: string;
+  /** DataJoint's default is localhost. */
+  host: string;
   port: number;
   user?: string;
   password?: string;
   databaseName: string;
+  /**
+   * `database.use_tls` / DJ_USE_TLS. null is DataJoint's default: try TLS (certificate not
+   * checked) and fall back to a plain connection; true: TLS required; false: no TLS.
+   */
+  useTls: boolean | null;
 }
 
 export interface DjConfig {
-  /** null when no host is configured anywhere. */
+  /** null only when nothing configures a database: no datajoint.json, no DJ_ database variable, no database secret. */
   database: DjDatabaseConfig | null;
   stores: Record<string, StoreSpec>;
+  /** `stores.default`: the store of `<blob@>`, `<object@>` and the other codecs written without a store name. */
   defaultStore: string | null;
+  /** `stores.filepath_default`: the store of `<filepath@>` columns written without a store name. A store name, not a store. */
+  filepathDefault: string | null;
   /** Path of datajoint.json, or 'environment', or 'none'. */
   source: string;
+  /** Settings DataJoint skips (unknown or misplaced keys), which djgc skips too. */
+  warnings: string[];
 }
 
 export interface LoadDjConfigOptions {
@@ -37,147 +56,59 @@ export interface LoadDjConfigOptions {
   secretsDir?: string;
 }
 
-export interface NormalizeStoreOptions {
-  /** What a relative file-store location resolves against. Default: process.cwd(). */
-  cwd?: string;
-  /** Where the store was configured, for error messages. */
-  source?: string;
-}
-
-export class DjConfigError extends Error {
-  override readonly name = 'DjConfigError';
-}
-
 const DEFAULT_PORTS: Record<Backend, number> = { mysql: 3306, postgresql: 5432 };
-const ENV_KEYS = ['DJ_HOST', 'DJ_PORT', 'DJ_USER', 'DJ_PASS', 'DJ_BACKEND', 'DJ_DATABASE_NAME', 'DJ_STORES'] as const;
+const DATABASE_ENV = ['DJ_HOST', 'DJ_PORT', 'DJ_USER', 'DJ_PASS', 'DJ_BACKEND', 'DJ_DATABASE_NAME', 'DJ_USE_TLS'] as const;
+/** Names inside the stores block that are settings, not stores. */
+const STORE_SETTINGS = ['default', 'filepath_default'];
 
-type JsonObject = Record<string, unknown>;
+type Secret = (name: string) => string | undefined;
 
 export function loadDjConfig(options: LoadDjConfigOptions = {}): DjConfig {
   const env = options.env ?? process.env;
   const cwd = resolve(options.cwd ?? process.cwd());
-  const ignoreFiles = parseBoolean('DJ_IGNORE_CONFIG_FILE', env.DJ_IGNORE_CONFIG_FILE);
+  const ignoreFiles = parseBooleanText('DJ_IGNORE_CONFIG_FILE', envValue(env, 'DJ_IGNORE_CONFIG_FILE')) ?? false;
 
   const configPath = ignoreFiles ? null : findConfigFile(cwd);
-  const file = configPath ? readConfigFile(configPath) : {};
+  const file: FileSettings = configPath ? readConfigFile(configPath) : { database: {}, stores: {}, warnings: [] };
   const secretsDir = ignoreFiles ? null : findSecretsDir(configPath, options.secretsDir ?? SYSTEM_SECRETS_DIR);
-  const secret = (name: string): string | undefined => (secretsDir ? readSecret(secretsDir, name) : undefined);
-
+  const secret: Secret = (name) => (secretsDir ? readSecret(secretsDir, name) : undefined);
   const fileLabel = configPath ?? 'configuration';
-  const database = loadDatabase(env, group(file, 'database', fileLabel), secret, fileLabel);
+  const warnings = [...file.warnings];
+
+  const databaseConfigured = configPath !== null || DATABASE_ENV.some((key) => envValue(env, key) !== undefined) || ['database.user', 'database.password'].some((n) => secret(n) !== undefined);
+  const database = databaseConfigured ? loadDatabase(env, file.database, secret, fileLabel) : null;
 
   const envStores = envValue(env, 'DJ_STORES');
   const storesLabel = envStores !== undefined ? 'DJ_STORES' : fileLabel;
-  const rawStores = envStores !== undefined ? parseStoresEnv(envStores) : group(file, 'stores', fileLabel);
+  const rawStores = envStores !== undefined ? parseStoresEnv(envStores) : file.stores;
+  if (secretsDir) warnings.push(...fillStoreSecrets(rawStores, secretsDir));
+  const { warnings: storeWarnings, ...stores } = loadStores(rawStores, storesLabel, cwd);
 
-  const stores: Record<string, StoreSpec> = {};
-  let defaultStore: string | null = null;
-  for (const [name, raw] of Object.entries(rawStores)) {
-    if (name === 'default') {
-      if (raw === null) continue;
-      if (typeof raw !== 'string' || raw === '') {
-        throw new DjConfigError(`${storesLabel}: stores.default must be the name of a store (a string), got ${describe(raw)}.`);
-      }
-      defaultStore = raw;
-      continue;
-    }
-    stores[name] = normalizeStore(name, withStoreSecrets(name, raw, secret), { cwd, source: storesLabel });
-  }
-  if (defaultStore !== null && !(defaultStore in stores)) {
-    const known = Object.keys(stores);
-    throw new DjConfigError(
-      `${storesLabel}: stores.default names store "${defaultStore}", which is not configured (configured: ${known.length ? known.map((n) => `"${n}"`).join(', ') : 'none'}). Add the store or fix stores.default.`,
-    );
-  }
-
-  const fromEnvironment = ENV_KEYS.some((key) => envValue(env, key) !== undefined);
-  return { database, stores, defaultStore, source: configPath ?? (fromEnvironment ? 'environment' : 'none') };
+  const fromEnvironment = [...DATABASE_ENV, 'DJ_STORES'].some((key) => envValue(env, key) !== undefined);
+  return { database, ...stores, source: configPath ?? (fromEnvironment ? 'environment' : 'none'), warnings: [...warnings, ...storeWarnings] };
 }
 
-/** A store as configured (snake_case keys, spec §5) turned into a validated StoreSpec with defaults applied. */
-export function normalizeStore(name: string, raw: unknown, options: NormalizeStoreOptions = {}): StoreSpec {
-  const where = `${options.source ? `${options.source}: ` : ''}store "${name}"`;
-  const fail = (message: string): never => {
-    throw new DjConfigError(`${where}: ${message}`);
-  };
-  if (!isObject(raw)) return fail(`its configuration must be a JSON object, got ${describe(raw)}.`);
-
-  const str = (field: string): string | undefined => {
-    const value = raw[field];
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== 'string') return fail(`"${field}" must be a string, got ${describe(value)}.`);
-    return value;
-  };
-  const prefix = (field: string, fallback: string): string => {
-    const value = str(field) ?? fallback;
-    if (value === '' || value.startsWith('/') || value.endsWith('/') || value.split('/').some((s) => s === '..' || s === '.' || s === '')) {
-      return fail(`"${field}" must be a non-empty relative path without leading or trailing "/", "." or ".." segments (default "${fallback}"), got ${describe(value)}.`);
-    }
-    return value;
-  };
-
-  const protocolRaw = str('protocol');
-  if (protocolRaw === undefined || protocolRaw === '') return fail('"protocol" is missing: set it to "file" or "s3".');
-  const protocol = protocolRaw.toLowerCase();
-  if (protocol === 'gcs' || protocol === 'azure') {
-    return fail(`protocol "${protocolRaw}" exists in DataJoint but is not supported here: only "file" and "s3" stores can be collected.`);
+/** The connection `openCatalog` takes, from a loaded database configuration. */
+export function toDatabaseConnection(db: DjDatabaseConfig): DatabaseConnection {
+  if (!db.user) {
+    throw new DjConfigError('no database user configured: set DJ_USER, "database.user" in datajoint.json, or the secret file .secrets/database.user.');
   }
-  if (protocol !== 'file' && protocol !== 's3') return fail(`unknown protocol "${protocolRaw}": use "file" or "s3".`);
-
-  let location = str('location') ?? '';
-  let bucket: string | undefined;
-  if (protocol === 'file') {
-    if (location === '') return fail('"location" is missing: a file store needs the directory that holds its objects.');
-    // DataJoint opens file-store paths as given, so a relative location is relative to the working directory.
-    location = isAbsolute(location) ? resolve(location) : resolve(options.cwd ?? process.cwd(), location);
-  } else {
-    bucket = str('bucket');
-    if (bucket === undefined || bucket === '') return fail('"bucket" is missing: an s3 store needs the name of its bucket.');
-    location = location.replace(/^\/+|\/+$/g, '');
-  }
-
-  const secure = raw.secure;
-  if (secure !== undefined && secure !== null && typeof secure !== 'boolean') {
-    return fail(`"secure" must be true or false, got ${describe(secure)}.`);
-  }
-
-  let subfolding: number[] | null = null;
-  if (raw.subfolding !== undefined && raw.subfolding !== null) {
-    const value = raw.subfolding;
-    if (!Array.isArray(value) || !value.every((n) => Number.isInteger(n) && (n as number) > 0)) {
-      return fail(`"subfolding" must be an array of positive integers such as [2, 2], or null, got ${describe(value)}.`);
-    }
-    subfolding = value.length === 0 ? null : (value as number[]);
-  }
-
-  const endpoint = str('endpoint');
-  const spec: StoreSpec = {
-    name,
-    protocol,
-    location,
-    hashPrefix: prefix('hash_prefix', '_hash'),
-    schemaPrefix: prefix('schema_prefix', '_schema'),
-    subfolding,
-    partitionPattern: str('partition_pattern') ?? null,
-    filepathPrefix: str('filepath_prefix') ?? null,
+  return {
+    backend: db.backend,
+    host: db.host,
+    port: db.port,
+    user: db.user,
+    ...(db.password !== undefined ? { password: db.password } : {}),
+    ...(db.backend === 'postgresql' ? { database: db.databaseName } : {}),
+    ...(db.useTls !== null ? { tls: db.useTls } : {}),
   };
-  if (bucket !== undefined) spec.bucket = bucket;
-  if (endpoint !== undefined && endpoint !== '') spec.endpoint = endpoint;
-  if (typeof secure === 'boolean') spec.secure = secure;
-  const region = str('region');
-  if (region) spec.region = region;
-  const accessKey = str('access_key');
-  if (accessKey) spec.accessKey = accessKey;
-  const secretKey = str('secret_key');
-  if (secretKey) spec.secretKey = secretKey;
-  return spec;
 }
 
 /** datajoint.json in `start` or its parents; the search stops at a directory holding `.git` or `.hg`, or at the filesystem root. */
-export function findConfigFile(start: string): string | null {
+export function findConfigFile(start: string, filename: string = CONFIG_FILENAME): string | null {
   let current = resolve(start);
   for (;;) {
-    const candidate = join(current, CONFIG_FILENAME);
+    const candidate = join(current, filename);
     if (statOrNull(candidate)?.isFile()) return candidate;
     if (statOrNull(join(current, '.git')) || statOrNull(join(current, '.hg'))) return null;
     const parent = dirname(current);
@@ -186,7 +117,35 @@ export function findConfigFile(start: string): string | null {
   }
 }
 
-function loadDatabase(env: NodeJS.ProcessEnv, file: JsonObject, secret: (name: string) => string | undefined, fileLabel: string): DjDatabaseConfig | null {
+function loadStores(raw: JsonObject, label: string, cwd: string): Pick<DjConfig, 'stores' | 'defaultStore' | 'filepathDefault' | 'warnings'> {
+  const stores: Record<string, StoreSpec> = {};
+  for (const [name, spec] of Object.entries(raw)) {
+    if (!STORE_SETTINGS.includes(name)) stores[name] = normalizeStore(name, spec, { cwd, source: label });
+  }
+  const defaultStore = storeName(raw.default, 'default', label);
+  if (defaultStore !== null && !(defaultStore in stores)) {
+    throw new DjConfigError(
+      `${label}: stores.default names store "${defaultStore}", which is not configured (configured: ${quoteList(Object.keys(stores))}). Add the store or fix stores.default.`,
+    );
+  }
+  const filepathDefault = storeName(raw.filepath_default, 'filepath_default', label);
+  const warnings: string[] = [];
+  // DataJoint checks it only when a <filepath@> value is written; nothing djgc deletes depends on it.
+  if (filepathDefault !== null && !(filepathDefault in stores)) {
+    warnings.push(`${label}: stores.filepath_default names store "${filepathDefault}", which is not configured (configured: ${quoteList(Object.keys(stores))}).`);
+  }
+  return { stores, defaultStore, filepathDefault, warnings };
+}
+
+function storeName(value: unknown, key: string, label: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value === '') {
+    throw new DjConfigError(`${label}: stores.${key} must be the name of a store (a string), got ${describe(value)}.`);
+  }
+  return value;
+}
+
+function loadDatabase(env: NodeJS.ProcessEnv, file: JsonObject, secret: Secret, fileLabel: string): DjDatabaseConfig {
   const fileString = (field: string): string | undefined => {
     const value = file[field];
     if (value === undefined || value === null || value === '') return undefined;
@@ -201,10 +160,8 @@ function loadDatabase(env: NodeJS.ProcessEnv, file: JsonObject, secret: (name: s
   }
   const backend: Backend = backendRaw;
 
-  const hostRaw = envValue(env, 'DJ_HOST') ?? fileString('host');
-  if (hostRaw === undefined) return null;
   const hostFrom = envValue(env, 'DJ_HOST') !== undefined ? 'DJ_HOST' : `${fileLabel}: database.host`;
-  const { host, port: hostPort } = splitHostPort(hostRaw, hostFrom);
+  const { host, port: hostPort } = splitHostPort(envValue(env, 'DJ_HOST') ?? fileString('host') ?? 'localhost', hostFrom);
 
   let port: number | undefined = hostPort;
   if (port === undefined) {
@@ -218,12 +175,27 @@ function loadDatabase(env: NodeJS.ProcessEnv, file: JsonObject, secret: (name: s
     host,
     port: port ?? DEFAULT_PORTS[backend],
     databaseName: envValue(env, 'DJ_DATABASE_NAME') ?? fileString('name') ?? 'postgres',
+    useTls: readUseTls(env, file.use_tls, fileLabel),
   };
   const user = envValue(env, 'DJ_USER') ?? fileString('user') ?? secret('database.user');
   if (user !== undefined) database.user = user;
   const password = envValue(env, 'DJ_PASS') ?? fileString('password') ?? secret('database.password');
   if (password !== undefined) database.password = password;
   return database;
+}
+
+/**
+ * DJ_USE_TLS wins over the file, as every other DJ_ variable. (DataJoint 2.3.2 lets the file's
+ * `use_tls`, even the template's `null`, overwrite DJ_USE_TLS: the variable is missing from its
+ * ENV_VAR_MAPPING. djgc follows the documented precedence instead.)
+ */
+function readUseTls(env: NodeJS.ProcessEnv, fileValue: unknown, fileLabel: string): boolean | null {
+  const fromEnv = parseBooleanText('DJ_USE_TLS', envValue(env, 'DJ_USE_TLS'));
+  if (fromEnv !== undefined) return fromEnv;
+  if (fileValue === undefined || fileValue === null) return null;
+  if (typeof fileValue === 'boolean') return fileValue;
+  if (typeof fileValue === 'string') return parseBooleanText(`${fileLabel}: database.use_tls`, fileValue) ?? null;
+  throw new DjConfigError(`${fileLabel}: database.use_tls is ${describe(fileValue)}: set it to true (TLS required), false (no TLS) or null (DataJoint's default: TLS when the server offers it).`);
 }
 
 /** `host`, `host:port` or `[v6addr]:port`. As in DataJoint's connection, a port written in the host wins over a separate port setting. */
@@ -245,54 +217,6 @@ function parsePort(value: unknown, from: string): number {
   return port;
 }
 
-function readConfigFile(path: string): JsonObject {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new DjConfigError(`Cannot read ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new DjConfigError(`${path} is not valid JSON (${(error as Error).message}): fix the file, or set DJ_IGNORE_CONFIG_FILE=true to skip it.`, {
-      cause: error,
-    });
-  }
-  if (!isObject(parsed)) throw new DjConfigError(`${path} must hold a JSON object, got ${describe(parsed)}.`);
-  return expandDottedKeys(parsed, path);
-}
-
-/** `{"database.host": "h"}` → `{"database": {"host": "h"}}`, merged with nested groups; a setting given twice is an error. */
-function expandDottedKeys(data: JsonObject, path: string): JsonObject {
-  const result: JsonObject = {};
-  const set = (keys: string[], value: unknown, original: string): void => {
-    let target = result;
-    for (const key of keys.slice(0, -1)) {
-      const next = target[key];
-      if (next === undefined) target[key] = {};
-      else if (!isObject(next)) throw new DjConfigError(`${path}: "${original}" conflicts with the value of "${key}"; keep one form.`);
-      target = target[key] as JsonObject;
-    }
-    const leaf = keys[keys.length - 1]!;
-    const existing = target[leaf];
-    if (existing === undefined) target[leaf] = isObject(value) ? { ...value } : value;
-    else if (isObject(existing) && isObject(value)) {
-      for (const [k, v] of Object.entries(value)) set([...keys, k], v, `${original}.${k}`);
-    } else throw new DjConfigError(`${path}: "${original}" is set twice (as a dotted key and inside a group); keep one.`);
-  };
-  for (const [key, value] of Object.entries(data)) set(key.split('.'), value, key);
-  return result;
-}
-
-function group(file: JsonObject, name: string, label: string): JsonObject {
-  const value = file[name];
-  if (value === undefined || value === null) return {};
-  if (!isObject(value)) throw new DjConfigError(`${label}: "${name}" must be a JSON object, got ${describe(value)}.`);
-  return value;
-}
-
 function parseStoresEnv(text: string): JsonObject {
   let parsed: unknown;
   try {
@@ -306,16 +230,24 @@ function parseStoresEnv(text: string): JsonObject {
   return parsed;
 }
 
-function withStoreSecrets(name: string, raw: unknown, secret: (name: string) => string | undefined): unknown {
-  if (!isObject(raw)) return raw;
-  const filled: JsonObject = { ...raw };
-  for (const field of ['access_key', 'secret_key']) {
-    if (filled[field] === undefined || filled[field] === null || filled[field] === '') {
-      const value = secret(`stores.${name}.${field}`);
-      if (value !== undefined) filled[field] = value;
-    }
+/**
+ * As DataJoint: every secret file `stores.<name>.<key>` sets that key of the store unless the
+ * store already has it (the file and DJ_STORES win). DataJoint would create a store from a secret
+ * alone; djgc skips a secret for a store no configuration names, with a warning.
+ */
+function fillStoreSecrets(stores: JsonObject, dir: string): string[] {
+  const warnings: string[] = [];
+  for (const file of readdirSync(dir).sort()) {
+    const parts = file.split('.');
+    if (file.startsWith('.') || parts.length !== 3 || parts[0] !== 'stores') continue;
+    const [, name, key] = parts as [string, string, string];
+    const value = readSecret(dir, file);
+    if (value === undefined) continue;
+    const store = stores[name];
+    if (store === undefined) warnings.push(`${join(dir, file)} is ignored: no store "${name}" is configured.`);
+    else if (isObject(store) && !(key in store)) stores[name] = { ...store, [key]: value };
   }
-  return filled;
+  return warnings;
 }
 
 /** `.secrets/` beside datajoint.json if it exists, else the system directory if it exists (DataJoint uses the first it finds). */
@@ -336,37 +268,4 @@ function readSecret(dir: string, name: string): string | undefined {
   } catch (error) {
     throw new DjConfigError(`Cannot read secret ${path}: ${(error as Error).message}`, { cause: error });
   }
-}
-
-function envValue(env: NodeJS.ProcessEnv, key: string): string | undefined {
-  const value = env[key];
-  return value === undefined || value === '' ? undefined : value;
-}
-
-function parseBoolean(key: string, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  const v = value.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off', ''].includes(v)) return false;
-  throw new DjConfigError(`${key} is "${value}": set it to true or false.`);
-}
-
-function statOrNull(path: string): ReturnType<typeof statSync> | null {
-  try {
-    return statSync(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw error;
-  }
-}
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

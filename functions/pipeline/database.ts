@@ -23,8 +23,33 @@ interface SecretValue {
   dbname?: string;
 }
 
-/** The database connection from the Secrets Manager secret (RDS format), with the stack's overrides. */
-export async function databaseConnection(settings: PipelineSettings['database'], secrets: SecretsManagerClient): Promise<DatabaseConnection> {
+/**
+ * DJGC_DB_TLS, the functions' TLS setting for the database connection:
+ * - unset or `true` (the default): TLS required, the server's certificate not checked — what
+ *   DataJoint's `use_tls: true` does, and what RDS PostgreSQL 15+ (rds.force_ssl) demands;
+ * - `verify-full`: TLS required and the certificate and host name checked against Node's CAs;
+ *   for RDS set NODE_EXTRA_CA_CERTS=/var/runtime/ca-cert.pem (the Lambda runtime's bundle with
+ *   the RDS CAs) or point it at the RDS global bundle;
+ * - `false`: no TLS, for a server that offers none (e.g. inside a private network).
+ * No "try TLS, then plain" mode: a function should not quietly drop encryption.
+ */
+export function databaseTls(env: NodeJS.ProcessEnv = process.env): NonNullable<DatabaseConnection['tls']> {
+  const value = (env.DJGC_DB_TLS ?? '').trim().toLowerCase();
+  if (value === '' || value === 'true') return true;
+  if (value === 'false') return false;
+  if (value === 'verify-full') return { rejectUnauthorized: true };
+  throw new ConfigurationError(
+    `DJGC_DB_TLS is '${env.DJGC_DB_TLS}': use true (TLS, certificate not checked; the default), verify-full (TLS, certificate checked) or false (no TLS).`,
+  );
+}
+
+/** The database connection from the Secrets Manager secret (RDS format), with the stack's overrides and DJGC_DB_TLS. */
+export async function databaseConnection(
+  settings: PipelineSettings['database'],
+  secrets: SecretsManagerClient,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<DatabaseConnection> {
+  const tls = databaseTls(env);
   let secret: SecretValue = {};
   if (settings.secretArn) {
     const response = await secrets.send(new GetSecretValueCommand({ SecretId: settings.secretArn }));
@@ -53,5 +78,6 @@ export async function databaseConnection(settings: PipelineSettings['database'],
     user,
     ...(password !== undefined ? { password } : {}),
     ...(backend === 'postgresql' ? { database: database ?? 'postgres' } : {}),
+    tls,
   };
 }

@@ -58,7 +58,7 @@ describe('finding datajoint.json', () => {
     mkdirSync(join(repo, 'src'));
 
     expect(findConfigFile(join(repo, 'src'))).toBeNull();
-    expect(load({}, join(repo, 'src'))).toEqual({ database: null, stores: {}, defaultStore: null, source: 'none' });
+    expect(load({}, join(repo, 'src'))).toEqual({ database: null, stores: {}, defaultStore: null, filepathDefault: null, source: 'none', warnings: [] });
 
     const atRoot = write('repo/datajoint.json', { 'database.host': 'repo-root' });
     expect(findConfigFile(join(repo, 'src'))).toBe(atRoot);
@@ -76,19 +76,24 @@ describe('database settings', () => {
   it('reads the nested form with defaults for port by backend', () => {
     write('datajoint.json', { database: { host: 'pg.example', backend: 'postgresql', user: 'u', password: 'p', name: 'lab' } });
 
-    expect(load().database).toEqual({ backend: 'postgresql', host: 'pg.example', port: 5432, user: 'u', password: 'p', databaseName: 'lab' });
+    expect(load().database).toEqual({ backend: 'postgresql', host: 'pg.example', port: 5432, user: 'u', password: 'p', databaseName: 'lab', useTls: null });
   });
 
   it('reads the flat dotted form, defaulting to mysql on 3306 and database name postgres', () => {
     write('datajoint.json', { 'database.host': 'my.example', 'database.user': 'root', safemode: false });
 
-    expect(load().database).toEqual({ backend: 'mysql', host: 'my.example', port: 3306, user: 'root', databaseName: 'postgres' });
+    expect(load().database).toEqual({ backend: 'mysql', host: 'my.example', port: 3306, user: 'root', databaseName: 'postgres', useTls: null });
   });
 
-  it('is null when no host is configured anywhere', () => {
+  it('defaults the host to localhost, as DataJoint does, when datajoint.json has none', () => {
     write('datajoint.json', { database: { user: 'u', port: 1234 } });
 
+    expect(load().database).toEqual({ backend: 'mysql', host: 'localhost', port: 1234, user: 'u', databaseName: 'postgres', useTls: null });
+  });
+
+  it('is null only when nothing configures a database', () => {
     expect(load().database).toBeNull();
+    expect(load({ DJ_USER: 'u' }).database).toMatchObject({ host: 'localhost', user: 'u' });
   });
 
   it('lets every DJ_ variable win over the file', () => {
@@ -103,7 +108,7 @@ describe('database settings', () => {
       DJ_DATABASE_NAME: 'edb',
     });
 
-    expect(config.database).toEqual({ backend: 'postgresql', host: 'env-host', port: 15432, user: 'eu', password: 'ep', databaseName: 'edb' });
+    expect(config.database).toEqual({ backend: 'postgresql', host: 'env-host', port: 15432, user: 'eu', password: 'ep', databaseName: 'edb', useTls: null });
   });
 
   it('takes the port from DJ_HOST=host:port, and the backend default port otherwise', () => {
@@ -170,13 +175,27 @@ describe('stores block', () => {
     });
   });
 
-  it('accepts stores as flat dotted keys', () => {
-    write('datajoint.json', { 'stores.default': 'main', 'stores.main': main });
+  it('accepts store settings as dotted stores.<name>.<key> keys', () => {
+    write('datajoint.json', { stores: { default: 'main' }, 'stores.main.protocol': 'file', 'stores.main.location': '/data/dj' });
 
     const config = load();
 
     expect(config.defaultStore).toBe('main');
     expect(config.stores.main?.location).toBe('/data/dj');
+    expect(config.warnings).toEqual([]);
+  });
+
+  it('skips stores.<name> and stores.default written as dotted keys, as DataJoint does, with a warning', () => {
+    const path = write('datajoint.json', { 'stores.default': 'main', 'stores.main': main });
+
+    const config = load();
+
+    expect(config.stores).toEqual({});
+    expect(config.defaultStore).toBeNull();
+    expect(config.warnings).toEqual([
+      `${path}: "stores.default" is ignored (DataJoint reads a dotted store setting only as stores.<name>.<key>; write "default" inside the "stores" group).`,
+      `${path}: "stores.main" is ignored (DataJoint reads a dotted store setting only as stores.<name>.<key>; write "main" inside the "stores" group).`,
+    ]);
   });
 
   it('resolves a relative file location against the working directory, as DataJoint does', () => {
@@ -207,10 +226,12 @@ describe('stores block', () => {
     const config = load({ DJ_IGNORE_CONFIG_FILE: 'true', DJ_HOST: 'env-host' }, project, system);
 
     expect(config).toEqual({
-      database: { backend: 'mysql', host: 'env-host', port: 3306, databaseName: 'postgres' },
+      database: { backend: 'mysql', host: 'env-host', port: 3306, databaseName: 'postgres', useTls: null },
       stores: {},
       defaultStore: null,
+      filepathDefault: null,
       source: 'environment',
+      warnings: [],
     });
   });
 
@@ -252,6 +273,7 @@ describe('secrets', () => {
     const system = join(project, 'system-secrets');
     mkdirSync(system);
     writeFileSync(join(system, 'database.password'), 'sys-pass\n');
+    writeFileSync(join(system, 'stores.cold.access_key'), 'sys-key\n');
     writeFileSync(join(system, 'stores.cold.secret_key'), 'sys-secret\n');
 
     const config = load({ DJ_HOST: 'h', DJ_STORES: JSON.stringify({ cold: { protocol: 's3', bucket: 'b' } }) }, project, system);
@@ -328,18 +350,17 @@ describe('validation errors', () => {
   it('rejects a setting given both as a dotted key and inside its group', () => {
     write('datajoint.json', { database: { host: 'a' }, 'database.host': 'b' });
 
-    expect(() => load()).toThrow(/"database.host" is set twice/);
+    expect(() => load()).toThrow(/"database.host" and "database: \{"host": …\}" both set database.host; keep one form/);
   });
 });
 
 describe('normalizeStore', () => {
-  it('applies the defaults and keeps credentials and region', () => {
-    expect(normalizeStore('s', { protocol: 'S3', bucket: 'b', location: '/p/q/', region: 'eu-west-1', access_key: 'k', secret_key: 's', secure: false })).toEqual({
+  it('applies the defaults and keeps credentials', () => {
+    expect(normalizeStore('s', { protocol: 'S3', bucket: 'b', location: '/p/q/', access_key: 'k', secret_key: 's', secure: false })).toEqual({
       name: 's',
       protocol: 's3',
       location: 'p/q',
       bucket: 'b',
-      region: 'eu-west-1',
       accessKey: 'k',
       secretKey: 's',
       secure: false,
