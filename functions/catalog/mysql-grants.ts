@@ -1,7 +1,7 @@
 /**
  * What a MySQL/MariaDB account may read, from the lines of SHOW GRANTS. A table the account
  * has no privilege on is missing from information_schema, so its references would be missed
- * without a word: only a global SELECT, or SELECT on every database by its exact name, will do.
+ * without a word: only a global SELECT, or SELECT on every database by its name, will do.
  */
 
 export type GrantObject =
@@ -126,12 +126,7 @@ export function isRoleGrant(line: string): boolean {
   return /^\s*GRANT\s/i.test(line) && topLevelIndex(` ${line.replace(/^\s*GRANT\s+/i, '')}`, 'ON') < 0;
 }
 
-/** Whether a database-level pattern uses `%` or `_` as wildcards (a backslash makes one literal). */
-function isWildcard(pattern: string): boolean {
-  return /(^|[^\\])(\\\\)*[%_]/.test(pattern);
-}
-
-function unescapePattern(pattern: string): string {
+/** The name a database-level pattern spells when its wildcards are read as plain characters. */
   return pattern.replace(/\\(.)/g, '$1');
 }
 
@@ -154,13 +149,16 @@ function escapeRegex(ch: string): string {
 
 const readsAll = (privileges: readonly string[]): boolean => privileges.includes('SELECT') || privileges.includes('ALL');
 
+export interface DatabaseGrant {
+  pattern: string;
+  select: boolean;
+}
+
 export interface Grants {
   globalSelect: boolean;
   showDatabases: boolean;
-  /** Databases named exactly in a database-level grant with SELECT. */
-  databases: ReadonlySet<string>;
-  /** Database-level grant patterns with wildcards that include SELECT. */
-  wildcards: readonly string[];
+  /** Every database-level grant, with or without SELECT. */
+  databases: readonly DatabaseGrant[];
   /** Databases with SELECT revoked from a global grant (MySQL 8 partial revokes). */
   revoked: ReadonlySet<string>;
   /** The account has roles granted (whether or not one is active). */
@@ -172,8 +170,7 @@ export function summarizeGrants(lines: readonly string[]): Grants {
   let globalSelect = false;
   let showDatabases = false;
   let hasRoles = false;
-  const databases = new Set<string>();
-  const wildcards: string[] = [];
+  const databases: DatabaseGrant[] = [];
   const revoked = new Set<string>();
   for (const line of lines) {
     if (isRoleGrant(line)) hasRoles = true;
@@ -182,17 +179,32 @@ export function summarizeGrants(lines: readonly string[]): Grants {
     const { object, privileges } = grant;
     if (grant.revoke) {
       if (object.kind === 'database' && readsAll(privileges)) revoked.add(unescapePattern(object.pattern));
-      continue;
-    }
-    if (object.kind === 'global') {
+    } else if (object.kind === 'global') {
       globalSelect ||= readsAll(privileges);
       showDatabases ||= privileges.includes('ALL') || privileges.includes('SHOW DATABASES');
-    } else if (object.kind === 'database' && readsAll(privileges)) {
-      if (isWildcard(object.pattern)) wildcards.push(object.pattern);
-      else databases.add(unescapePattern(object.pattern));
+    } else if (object.kind === 'database') {
+      databases.push({ pattern: object.pattern, select: readsAll(privileges) });
     }
   }
-  return { globalSelect, showDatabases, databases, wildcards, revoked, hasRoles };
+  return { globalSelect, showDatabases, databases, revoked, hasRoles };
+}
+
+/**
+ * Why database `name` may not be readable through database-level grants, or null when it is:
+ * a grant with SELECT must name it (read literally, so `lab_one` names `lab_one` although `_`
+ * is a wildcard), and every other grant matching it must include SELECT too, since the most
+ * specific matching grant is the one that counts. A grant matching it only as a wildcard
+ * pattern is not trusted: MySQL's partial_revokes reads wildcards literally.
+ */
+function databaseGap(grants: Grants, name: string, quote: (name: string) => string): string | null {
+  if (grants.revoked.has(name)) return 'SELECT on it is revoked';
+  const matching = grants.databases.filter((g) => unescapePattern(g.pattern) === name || matchesPattern(g.pattern, name));
+  const withoutSelect = matching.find((g) => !g.select);
+  if (withoutSelect) return `the grant on ${quote(withoutSelect.pattern)}.* matches it without SELECT and may be the one that counts`;
+  if (matching.some((g) => g.select && unescapePattern(g.pattern) === name)) return null;
+  const wildcard = matching.find((g) => g.select);
+  if (wildcard) return `only the wildcard grant on ${quote(wildcard.pattern)}.* matches it, and wildcards are not always read as such`;
+  return 'it has no SELECT grant on it, and tables without one are invisible to it';
 }
 
 /** `'user'@'host'` from CURRENT_USER()'s `user@host`. */
@@ -205,8 +217,7 @@ export function accountName(currentUser: string): string {
 /**
  * Problems keeping `account` from reading every database: none with a global SELECT (unless
  * partly revoked); otherwise every database on the server must be listable (SHOW DATABASES)
- * and each one outside `ignored` granted SELECT by its exact name. A wildcard grant is not
- * trusted: a more specific grant overrides it, and MySQL's partial_revokes takes it literally.
+ * and each one outside `ignored` readable through its database-level grants (`databaseGap`).
  */
 export function grantProblems(
   grants: Grants,
@@ -230,13 +241,10 @@ export function grantProblems(
   }
   const problems: string[] = [];
   for (const name of wanted) {
-    if (grants.databases.has(name) && !grants.revoked.has(name)) continue;
-    const wildcard = grants.wildcards.find((pattern) => matchesPattern(pattern, name));
-    const why = wildcard
-      ? `only the wildcard grant on ${quote(wildcard)}.* matches it, and a more specific grant can override a wildcard one`
-      : 'it has no SELECT grant on it, and tables without one are invisible to it';
+    const gap = databaseGap(grants, name, quote);
+    if (gap === null) continue;
     problems.push(
-      `database ${quote(name)} cannot be read by MySQL user ${account}${roleHint}: ${why}: GRANT SELECT ON ${quote(name)}.* TO ${account} (or GRANT SELECT ON *.* TO ${account}), or declare it ignored.`,
+      `database ${quote(name)} cannot be read by MySQL user ${account}${roleHint}: ${gap}: GRANT SELECT ON ${quote(name)}.* TO ${account} (or GRANT SELECT ON *.* TO ${account}), or declare it ignored.`,
     );
   }
   return problems;
