@@ -22,6 +22,8 @@ export interface OpenCatalogOptions {
   batchSize?: number;
   /** Milliseconds to wait for a connection before giving up. */
   connectTimeoutMs?: number;
+  /** PostgreSQL: other databases on the server never to read. Ignored for MySQL. */
+  ignoredDatabases?: string[];
 }
 
 const DEFAULT_POSTGRES_DATABASE = 'postgres';
@@ -75,7 +77,7 @@ export async function openCatalog(connection: DatabaseConnection, options: OpenC
             connectionTimeoutMillis: timeout,
             keepAlive: true,
           },
-          { batchSize: options.batchSize },
+          { batchSize: options.batchSize, ignoredDatabases: options.ignoredDatabases },
         )
       : new MysqlCatalog(
           { host, port, user, password, connectTimeout: timeout, enableKeepAlive: true },

@@ -127,6 +127,7 @@ export function isRoleGrant(line: string): boolean {
 }
 
 /** The name a database-level pattern spells when its wildcards are read as plain characters. */
+function unescapePattern(pattern: string): string {
   return pattern.replace(/\\(.)/g, '$1');
 }
 
