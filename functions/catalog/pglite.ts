@@ -53,7 +53,7 @@ export class PgliteCatalog implements Catalog {
     return { visible: true, ids: [] };
   }
 
-  async stillOpen(): Promise<string[]> {
+  async stillOpen(_snapshot: TransactionSnapshot): Promise<string[]> {
     return [];
   }
 
