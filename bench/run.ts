@@ -19,6 +19,7 @@ import { RunFolder } from '../functions/engine/run/run-folder.js';
 import { LocalFolderStorage } from '../functions/pipeline/local-folder-storage.js';
 import { runLocally } from '../functions/engine/run/local.js';
 import { DEFAULT_RUN_OPTIONS, type RunMode } from '../functions/engine/model/options.js';
+import { NO_DECLARATIONS } from '../functions/engine/model/plan.js';
 import { contentHash } from '../functions/demo/datajoint-writer.js';
 import type { StoreSpec } from '../functions/engine/types.js';
 import type { RunEvent } from '../functions/engine/model/events.js';
@@ -175,6 +176,7 @@ async function collectRun(database: string, spec: StoreSpec, mode: RunMode, grac
         rootOf: physicalRoot,
         folder: new RunFolder(new LocalFolderStorage(runs)),
         lifecycle: { runTimeoutMinutes: 60, cooldownMinutes: 0, graceFloorHours: 0 },
+        declared: NO_DECLARATIONS,
         now: () => new Date(),
         ...(process.env.BENCH_TRACE ? { observe: traceMemory } : {}),
       },

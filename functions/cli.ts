@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
-import { loadDjConfig, DjConfigError, type DjConfig } from './config/datajoint.js';
+import { loadDjConfig, DjConfigError, toDatabaseConnection, type DjConfig } from './config/datajoint.js';
+import { loadDjgcConfig } from './config/djgc.js';
 import { openCatalog } from './catalog/index.js';
 import { openStore, physicalRoot } from './stores/index.js';
 import { RunFolder } from './engine/run/run-folder.js';
@@ -68,17 +69,9 @@ function withCommonOptions(command: Command): Command {
 }
 
 async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags, mode: RunMode, unconfirmed: boolean): Promise<number> {
-  const db = config.database!;
-  if (!db.host) throw new ConfigurationError('no database host configured: set DJ_HOST or "database.host" in datajoint.json.');
-  if (!db.user) throw new ConfigurationError('no database user configured: set DJ_USER, "database.user" in datajoint.json, or the secret file .secrets/database.user.');
-  const catalog = await openCatalog({
-    backend: db.backend,
-    host: db.host,
-    port: db.port,
-    user: db.user,
-    ...(db.password !== undefined ? { password: db.password } : {}),
-    database: db.databaseName,
-  });
+  const djgc = loadDjgcConfig({ djConfig: config });
+  for (const warning of config.warnings) process.stderr.write(`djgc: warning: ${warning}\n`);
+  const catalog = await openCatalog(toDatabaseConnection(config.database!), { ignoredDatabases: Object.keys(djgc.ignoredDatabases) });
   try {
     const { exitCode } = await executeRun(
       {
@@ -89,6 +82,7 @@ async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags,
         rootOf: physicalRoot,
         folder: new RunFolder(new LocalFolderStorage(resolve(flags.runDir))),
         lifecycle: { runTimeoutMinutes: LOCAL_RUN_TIMEOUT_MINUTES, cooldownMinutes: 0, graceFloorHours: flags.graceFloor },
+        declared: { foreignStores: djgc.foreignStores, ignoredSchemas: djgc.ignoredSchemas, ignoredDatabases: djgc.ignoredDatabases },
         now: () => new Date(),
       },
       flags.approve !== undefined

@@ -5,7 +5,7 @@ import { PostgresCatalog } from './postgres.js';
 export { parseStorageComment, type StorageDeclaration } from './comment.js';
 export { toReference } from './reference.js';
 export { MysqlCatalog, type MysqlCatalogOptions } from './mysql.js';
-export { PostgresCatalog, type PostgresCatalogOptions } from './postgres.js';
+export { ALL_OTHER_DATABASES, PostgresCatalog, type PostgresCatalogOptions } from './postgres.js';
 
 export interface DatabaseConnection {
   backend: 'postgresql' | 'mysql';
@@ -30,6 +30,8 @@ export interface OpenCatalogOptions {
   batchSize?: number;
   /** Milliseconds to wait for a connection before giving up. */
   connectTimeoutMs?: number;
+  /** PostgreSQL: other databases on the server never to read. Ignored for MySQL. */
+  ignoredDatabases?: string[];
 }
 
 const DEFAULT_POSTGRES_DATABASE = 'postgres';
@@ -77,7 +79,7 @@ function newCatalog(connection: DatabaseConnection, ssl: TlsOptions, timeout: nu
   if (connection.backend === 'postgresql') {
     return new PostgresCatalog(
       { host, port, user, password, database: connection.database ?? DEFAULT_POSTGRES_DATABASE, connectionTimeoutMillis: timeout, keepAlive: true, ssl },
-      { batchSize: options.batchSize },
+      { batchSize: options.batchSize, ignoredDatabases: options.ignoredDatabases },
     );
   }
   return new MysqlCatalog(

@@ -1,7 +1,16 @@
 import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
-import type { Catalog, Reference, StorageColumn } from '../engine/types.js';
+import type { Catalog, Readability, Reference, StorageColumn, TransactionSnapshot } from '../engine/types.js';
 import { parseStorageComment } from './comment.js';
+import { accountName, grantProblems, summarizeGrants } from './mysql-grants.js';
+import {
+  TRANSACTIONS_REFRESH_MS,
+  TRANSACTIONS_SQL,
+  invisible,
+  isProcessDenied,
+  transactionId,
+  type TransactionRow,
+} from './mysql-transactions.js';
 import { toReference } from './reference.js';
 import { rowsUntilFailure } from './stream-rows.js';
 
@@ -123,6 +132,8 @@ export class MysqlCatalog implements Catalog {
   private readonly batchSize: number;
   /** Open stream connections, each with the function that fails its iterator. */
   private readonly streams = new Map<mysql.Connection, (error: Error) => void>();
+  /** Server thread ids of this catalog's connections: never among the transactions it reports. */
+  private readonly ownThreads = new Set<number>();
   private closed = false;
 
   constructor(connection: string | mysql.ConnectionOptions, options: MysqlCatalogOptions = {}) {
@@ -133,6 +144,13 @@ export class MysqlCatalog implements Catalog {
     this.pool = mysqlPromise.createPool({
       ...this.config,
       connectionLimit: positive(options.poolSize ?? DEFAULT_POOL_SIZE, 'poolSize'),
+    });
+    // The pool watches each connection's first error only; a later one (or one while idle) has no caller.
+    // The promise pool hands over the driver's own connection (its typings say otherwise).
+    this.pool.on('connection', (pooled: unknown) => {
+      const connection = pooled as mysql.Connection;
+      connection.on('error', ignore);
+      if (connection.threadId !== null) this.ownThreads.add(connection.threadId);
     });
   }
 
@@ -157,7 +175,10 @@ export class MysqlCatalog implements Catalog {
     const where = qualifiedName(column);
     const connection = mysql.createConnection(this.config);
     // Errors reach the consumer through `rowsUntilFailure`; this only keeps a dying socket from crashing the process.
-    connection.on('error', () => undefined);
+    connection.on('error', ignore);
+    connection.once('connect', () => {
+      if (connection.threadId !== null) this.ownThreads.add(connection.threadId);
+    });
     this.streams.set(connection, () => undefined);
     let finished = false;
     try {
@@ -182,6 +203,7 @@ export class MysqlCatalog implements Catalog {
       finished = true;
     } finally {
       this.streams.delete(connection);
+      if (connection.threadId !== null) this.ownThreads.delete(connection.threadId);
       // Ending cleanly would first read the rest of the result; an unfinished stream drops the connection.
       if (finished) await endConnection(connection);
       else dropConnection(connection);
@@ -208,6 +230,58 @@ export class MysqlCatalog implements Catalog {
     return found;
   }
 
+  /** Needs the PROCESS privilege (without it MariaDB and MySQL refuse INNODB_TRX with error 1227). */
+  async openWriteTransactions(): Promise<TransactionSnapshot> {
+    this.assertOpen();
+    await new Promise((resolve) => setTimeout(resolve, TRANSACTIONS_REFRESH_MS));
+    let rows: TransactionRow[];
+    try {
+      rows = await this.transactions();
+    } catch (error) {
+      if (!isProcessDenied(error)) throw error;
+      return invisible(await this.account(), error);
+    }
+    const ids = rows.filter((row) => Number(row.writes) === 1).map(transactionId);
+    return { visible: true, ids: [...new Set(ids)] };
+  }
+
+  async stillOpen(snapshot: TransactionSnapshot): Promise<string[]> {
+    this.assertOpen();
+    if (!snapshot.visible || snapshot.ids.length === 0) return [];
+    const open = new Set((await this.transactions()).map(transactionId));
+    return snapshot.ids.filter((id) => open.has(id));
+  }
+
+  /**
+   * Problems keeping this account from reading every database: see `grantProblems`. Grants
+   * are those of SHOW GRANTS, which on MariaDB includes the active (default) role and the roles
+   * it holds; on MySQL 8 the active roles' grants are asked for with USING.
+   */
+  async checkReadable(options: { ignoredSchemas: string[] }): Promise<Readability> {
+    this.assertOpen();
+    const [[who]] = await this.pool.query<mysqlPromise.RowDataPacket[]>(
+      'SELECT CURRENT_USER() AS user, CURRENT_ROLE() AS role, VERSION() AS version',
+    );
+    const role = who?.role === null || who?.role === undefined ? null : text(who.role);
+    const roleActive = role !== null && role !== 'NONE';
+    const mysql8Roles = roleActive && !/mariadb/i.test(text(who?.version));
+    const [grantRows] = await this.pool.query<mysqlPromise.RowDataPacket[]>(
+      mysql8Roles ? `SHOW GRANTS FOR CURRENT_USER() USING ${role}` : 'SHOW GRANTS',
+    );
+    const lines = grantRows.map((row) => text(Object.values(row)[0]));
+    const [schemata] = await this.pool.query<mysqlPromise.RowDataPacket[]>(
+      'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME',
+    );
+    const problems = grantProblems(summarizeGrants(lines), {
+      account: accountName(text(who?.user)),
+      databases: schemata.map((row) => text(row.name)),
+      ignored: new Set(options.ignoredSchemas),
+      quote: quoteIdentifier,
+      roleActive,
+    });
+    return { problems };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -219,10 +293,22 @@ export class MysqlCatalog implements Catalog {
     await this.pool.end();
   }
 
+  private async transactions(): Promise<TransactionRow[]> {
+    const [rows] = await this.pool.query<mysqlPromise.RowDataPacket[]>(TRANSACTIONS_SQL);
+    return (rows as TransactionRow[]).filter((row) => !this.ownThreads.has(Number(row.thread)));
+  }
+
+  private async account(): Promise<string> {
+    const [[row]] = await this.pool.query<mysqlPromise.RowDataPacket[]>('SELECT CURRENT_USER() AS user');
+    return accountName(text(row?.user));
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new Error('this MySQL catalog is closed');
   }
 }
+
+function ignore(): void {}
 
 function text(value: unknown): string {
   if (typeof value === 'string') return value;

@@ -1,6 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite';
-import type { Catalog, Reference, StorageColumn } from '../engine/types.js';
+import type { Catalog, Readability, Reference, StorageColumn, TransactionSnapshot } from '../engine/types.js';
 import { parseStorageComment } from './comment.js';
+import { READABLE_SQL, tableProblems, type ReadableRow } from './postgres-readability.js';
 import { COLUMN_TYPE_SQL, DISCOVER_SQL, qualifiedName, quoteIdentifier, referenceSelect, rowToReference, type ReferenceRow } from './postgres.js';
 
 const FETCH_SIZE = 1000;
@@ -45,6 +46,22 @@ export class PgliteCatalog implements Catalog {
       const reference = rowToReference(row, qualifiedName(column));
       return reference && wanted.has(reference.path) ? [reference] : [];
     });
+  }
+
+  /** Nothing else writes to an embedded database, and its one connection is this catalog's. */
+  async openWriteTransactions(): Promise<TransactionSnapshot> {
+    return { visible: true, ids: [] };
+  }
+
+  async stillOpen(_snapshot: TransactionSnapshot): Promise<string[]> {
+    return [];
+  }
+
+  /** Only its own database: an embedded server holds no other the catalog could be asked to read. */
+  async checkReadable(options: { ignoredSchemas: string[] }): Promise<Readability> {
+    const rows = (await this.db.query<ReadableRow>(READABLE_SQL)).rows;
+    const role = (await this.db.query<{ role: string }>('SELECT current_user AS role')).rows[0]!.role;
+    return { problems: tableProblems(rows, { role, ignoredSchemas: new Set(options.ignoredSchemas), quote: quoteIdentifier }) };
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,21 @@
 import type { EventEmitter } from 'node:events';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import type { Catalog, Reference, StorageColumn } from '../engine/types.js';
+import type { Catalog, Readability, Reference, StorageColumn, TransactionSnapshot } from '../engine/types.js';
 import { parseStorageComment } from './comment.js';
+import {
+  DATABASES_SQL,
+  READABLE_SQL,
+  SERVICE_DATABASES,
+  STORAGE_COLUMNS_FROM,
+  isRefused,
+  mayBeGone,
+  refusedProblem,
+  tableProblems,
+  type DatabaseRow,
+  type ReadableRow,
+} from './postgres-readability.js';
+import { stillOpenTransactions, writeTransactions } from './postgres-transactions.js';
 import { toReference } from './reference.js';
 import { rowsUntilFailure } from './stream-rows.js';
 
@@ -11,9 +24,14 @@ export interface PostgresCatalogOptions {
   database?: string;
   /** Rows fetched per round trip while streaming a column. */
   batchSize?: number;
-  /** Connections kept for discovery and re-checks (streams use their own). */
+  /** Connections kept for discovery and re-checks (streams use their own), per database. */
   poolSize?: number;
+  /** Other databases on the server never to read (e.g. ones this role may not connect to); `*` stands for all of them. */
+  ignoredDatabases?: string[];
 }
+
+/** In `ignoredDatabases`: read only the connection's own database. */
+export const ALL_OTHER_DATABASES = '*';
 
 // The SQL below is shared with other PostgreSQL-compatible catalogs (the embedded one).
 
@@ -21,22 +39,12 @@ const DEFAULT_BATCH_SIZE = 1000;
 const DEFAULT_POOL_SIZE = 2;
 const APPLICATION_NAME = 'djgc-catalog';
 const STREAM_APPLICATION_NAME = 'djgc-catalog-stream';
+/** Idle connections to other databases close soon: they would keep those databases from being dropped. */
+const OTHER_DATABASE_IDLE_MS = 1000;
 
 export const DISCOVER_SQL = `
 SELECT n.nspname AS schema, c.relname AS table, a.attname AS column,
-       col_description(c.oid, a.attnum) AS comment
-FROM pg_catalog.pg_attribute a
-JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p')
-  AND NOT c.relispartition
-  AND a.attnum > 0
-  AND NOT a.attisdropped
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-  AND n.nspname NOT LIKE 'pg\\_temp\\_%'
-  AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
-  AND left(c.relname, 1) <> '~'
-  AND col_description(c.oid, a.attnum) LIKE ':%'
+       col_description(c.oid, a.attnum) AS comment${STORAGE_COLUMNS_FROM}
 ORDER BY n.nspname, c.relname, a.attnum`;
 
 export const COLUMN_TYPE_SQL = `
@@ -94,27 +102,30 @@ export function rowToReference(row: ReferenceRow, where: string): Reference | nu
   return toReference(row.raw, where);
 }
 
-/** The catalog of one PostgreSQL database: every schema in it. */
+/**
+ * The catalog of a PostgreSQL server: every schema of the database it connects to, and of
+ * every other database on the server it may connect to (a column there has `database` set).
+ * Other databases are reached through a small pool each, opened on first use.
+ */
 export class PostgresCatalog implements Catalog {
   readonly backend = 'postgresql' as const;
   private readonly config: pg.ClientConfig;
-  private readonly streamConfig: pg.ClientConfig;
   private readonly pool: pg.Pool;
+  private readonly poolSize: number;
   private readonly batchSize: number;
+  private readonly pools = new Map<string, pg.Pool>();
   private readonly columnTypes = new Map<string, string>();
   private readonly streams = new Set<pg.Client>();
+  /** Databases never read: given at construction, and every one a readability check was told to ignore. */
+  private readonly ignoredDatabases: Set<string>;
   private closed = false;
 
   constructor(connection: string | pg.ClientConfig, options: PostgresCatalogOptions = {}) {
     this.config = clientConfig(connection, options.database);
-    this.streamConfig =
-      this.config.application_name === APPLICATION_NAME
-        ? { ...this.config, application_name: STREAM_APPLICATION_NAME }
-        : this.config;
     this.batchSize = positive(options.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
-    this.pool = new pg.Pool({ ...this.config, max: positive(options.poolSize ?? DEFAULT_POOL_SIZE, 'poolSize') });
-    // An idle pooled connection that dies is replaced on next use; its error has no caller to go to.
-    this.pool.on('error', () => undefined);
+    this.poolSize = positive(options.poolSize ?? DEFAULT_POOL_SIZE, 'poolSize');
+    this.ignoredDatabases = new Set(options.ignoredDatabases ?? []);
+    this.pool = newPool(this.config, this.poolSize);
   }
 
   /** Connects once and runs a trivial query; throws the driver's error if the database cannot be reached. */
@@ -122,15 +133,22 @@ export class PostgresCatalog implements Catalog {
     await this.pool.query('SELECT 1');
   }
 
+  /**
+   * The storage columns of every database on the server that is not ignored. A database this
+   * role may not connect to throws, naming it (it may hold references): grant CONNECT or
+   * declare it ignored. One connection per other database, closed once it has been read.
+   */
   async discover(): Promise<StorageColumn[]> {
     this.assertOpen();
-    const result = await this.pool.query<{ schema: string; table: string; column: string; comment: string | null }>(
-      DISCOVER_SQL,
-    );
-    const columns: StorageColumn[] = [];
-    for (const row of result.rows) {
-      const declared = parseStorageComment(row.comment);
-      if (declared) columns.push({ schema: row.schema, table: row.table, column: row.column, ...declared });
+    const columns = storageColumns((await this.pool.query<DiscoveredRow>(DISCOVER_SQL)).rows, undefined);
+    for (const database of await this.otherDatabases()) {
+      if (!database.can_connect) {
+        if (SERVICE_DATABASES.has(database.name)) continue;
+        throw new Error(refusedProblem(database.name, database.role, undefined, quoteIdentifier));
+      }
+      const rows = await this.readOtherDatabase<DiscoveredRow>(database, DISCOVER_SQL);
+      if (rows === 'refused') continue;
+      columns.push(...storageColumns(rows, database.name));
     }
     return columns;
   }
@@ -139,13 +157,15 @@ export class PostgresCatalog implements Catalog {
     this.assertOpen();
     const where = qualifiedName(column);
     const sql = referenceSelect(column, await this.columnType(column));
-    const client = new pg.Client(this.streamConfig);
+    const client = new pg.Client(streamConfig(this.configFor(column.database)));
     // Errors reach the consumer through `streamRows`; this only keeps a dying socket from crashing the process.
-    client.on('error', () => undefined);
+    client.on('error', ignore);
     this.streams.add(client);
     try {
       await client.connect();
       const stream = client.query(new QueryStream(sql, [], { batchSize: this.batchSize }));
+      // Likewise for the stream: destroying it on a dead connection may emit the connection's error.
+      stream.on('error', ignore);
       for await (const row of streamRows<ReferenceRow>(client, stream)) {
         const reference = rowToReference(row, where);
         if (reference) yield reference;
@@ -153,7 +173,7 @@ export class PostgresCatalog implements Catalog {
     } finally {
       this.streams.delete(client);
       // With a query still open (early stop or failure) pg destroys the socket instead of waiting for it.
-      await client.end().catch(() => undefined);
+      await client.end().catch(ignore);
     }
   }
 
@@ -166,7 +186,7 @@ export class PostgresCatalog implements Catalog {
       await this.columnType(column),
       (ok, path) => `NOT ${ok} OR ${path} = ANY($1::text[])`,
     );
-    const result = await this.pool.query<ReferenceRow>(sql, [[...wanted]]);
+    const result = await this.poolFor(column.database).query<ReferenceRow>(sql, [[...wanted]]);
     const found: Reference[] = [];
     for (const row of result.rows) {
       const reference = rowToReference(row, where);
@@ -175,22 +195,120 @@ export class PostgresCatalog implements Catalog {
     return found;
   }
 
+  async openWriteTransactions(): Promise<TransactionSnapshot> {
+    this.assertOpen();
+    return writeTransactions((sql) => this.pool.query<{ id: string }>(sql), () => this.role());
+  }
+
+  async stillOpen(snapshot: TransactionSnapshot): Promise<string[]> {
+    this.assertOpen();
+    return stillOpenTransactions((sql) => this.pool.query<{ id: string }>(sql), snapshot);
+  }
+
+  /**
+   * Problems: a storage column (outside `ignoredSchemas`) this role cannot read in full, in any
+   * database; a database (outside `ignoredDatabases`) it cannot connect to. The ignored
+   * databases are also left out of every later `discover()`.
+   */
+  async checkReadable(options: { ignoredSchemas: string[]; ignoredDatabases?: string[] }): Promise<Readability> {
+    this.assertOpen();
+    for (const name of options.ignoredDatabases ?? []) this.ignoredDatabases.add(name);
+    const ignoredSchemas = new Set(options.ignoredSchemas);
+    const own = await this.pool.query<ReadableRow>(READABLE_SQL);
+    const role = await this.role();
+    const problems = tableProblems(own.rows, { role, ignoredSchemas, quote: quoteIdentifier });
+    for (const database of await this.otherDatabases()) {
+      if (!database.can_connect) {
+        if (!SERVICE_DATABASES.has(database.name)) problems.push(refusedProblem(database.name, role, undefined, quoteIdentifier));
+        continue;
+      }
+      const rows = await this.readOtherDatabase<ReadableRow>(database, READABLE_SQL, (error) => {
+        if (!SERVICE_DATABASES.has(database.name)) problems.push(refusedProblem(database.name, role, error, quoteIdentifier));
+      });
+      if (rows !== 'refused') problems.push(...tableProblems(rows, { role, database: database.name, ignoredSchemas, quote: quoteIdentifier }));
+    }
+    return { problems };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([...this.streams].map((client) => client.end().catch(() => undefined)));
-    await this.pool.end();
+    await Promise.all([...this.streams].map((client) => client.end().catch(ignore)));
+    await Promise.all([this.pool, ...this.pools.values()].map((pool) => pool.end()));
+  }
+
+  /** The server's other databases that are to be read. */
+  private async otherDatabases(): Promise<DatabaseRow[]> {
+    if (this.ignoredDatabases.has(ALL_OTHER_DATABASES)) return [];
+    const result = await this.pool.query<DatabaseRow>(DATABASES_SQL);
+    return result.rows.filter((row) => !row.current && !this.ignoredDatabases.has(row.name));
+  }
+
+  /**
+   * Runs `sql` on one connection to `database`, closed afterwards. A database dropped meanwhile
+   * reads as empty; a refused connection goes to `refused` (or throws, naming the fix, without one).
+   */
+  private async readOtherDatabase<T extends pg.QueryResultRow>(
+    database: DatabaseRow,
+    sql: string,
+    refused?: (error: unknown) => void,
+  ): Promise<T[] | 'refused'> {
+    const client = new pg.Client(this.configFor(database.name));
+    client.on('error', ignore);
+    try {
+      await client.connect();
+      return (await client.query<T>(sql)).rows;
+    } catch (error) {
+      if (isRefused(error)) {
+        if (SERVICE_DATABASES.has(database.name)) return 'refused';
+        if (!refused) throw new Error(refusedProblem(database.name, database.role, error, quoteIdentifier), { cause: error });
+        refused(error);
+        return 'refused';
+      }
+      if (mayBeGone(error) && !(await this.databaseExists(database.name))) return [];
+      throw error;
+    } finally {
+      await client.end().catch(ignore);
+    }
+  }
+
+  private async databaseExists(name: string): Promise<boolean> {
+    const result = await this.pool.query('SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1', [name]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  private async role(): Promise<string> {
+    return (await this.pool.query<{ role: string }>('SELECT current_user AS role')).rows[0]!.role;
+  }
+
+  private configFor(database: string | undefined): pg.ClientConfig {
+    return database === undefined ? this.config : retarget(this.config, database);
+  }
+
+  private poolFor(database: string | undefined): pg.Pool {
+    if (database === undefined) return this.pool;
+    let pool = this.pools.get(database);
+    if (!pool) {
+      pool = newPool(this.configFor(database), this.poolSize, OTHER_DATABASE_IDLE_MS);
+      this.pools.set(database, pool);
+    }
+    return pool;
   }
 
   private async columnType(column: StorageColumn): Promise<string> {
-    const key = JSON.stringify([column.schema, column.table, column.column]);
+    const key = JSON.stringify([column.database ?? null, column.schema, column.table, column.column]);
     const known = this.columnTypes.get(key);
     if (known !== undefined) return known;
-    const result = await this.pool.query<{ type: string }>(COLUMN_TYPE_SQL, [column.schema, column.table, column.column]);
+    const result = await this.poolFor(column.database).query<{ type: string }>(COLUMN_TYPE_SQL, [
+      column.schema,
+      column.table,
+      column.column,
+    ]);
     const type = result.rows[0]?.type;
     if (type === undefined) {
+      const where = column.database === undefined ? 'the PostgreSQL database' : `PostgreSQL database "${column.database}"`;
       throw new Error(
-        `column ${qualifiedName(column)} does not exist in the PostgreSQL database: was it dropped or renamed after discovery? Run again to rediscover.`,
+        `column ${qualifiedName(column)} does not exist in ${where}: was it dropped or renamed after discovery? Run again to rediscover.`,
       );
     }
     this.columnTypes.set(key, type);
@@ -200,6 +318,43 @@ export class PostgresCatalog implements Catalog {
   private assertOpen(): void {
     if (this.closed) throw new Error('this PostgreSQL catalog is closed');
   }
+}
+
+interface DiscoveredRow {
+  schema: string;
+  table: string;
+  column: string;
+  comment: string | null;
+}
+
+function storageColumns(rows: readonly DiscoveredRow[], database: string | undefined): StorageColumn[] {
+  const columns: StorageColumn[] = [];
+  for (const row of rows) {
+    const declared = parseStorageComment(row.comment);
+    if (!declared) continue;
+    const place = database === undefined ? {} : { database };
+    columns.push({ ...place, schema: row.schema, table: row.table, column: row.column, ...declared });
+  }
+  return columns;
+}
+
+function ignore(): void {}
+
+function newPool(config: pg.ClientConfig, max: number, idleTimeoutMillis?: number): pg.Pool {
+  const pool = new pg.Pool({ ...config, max, ...(idleTimeoutMillis === undefined ? {} : { idleTimeoutMillis }) });
+  // An idle pooled connection that dies is replaced on next use; its error has no caller to go to.
+  // (A busy one's error goes to its query's caller.)
+  pool.on('error', ignore);
+  return pool;
+}
+
+function streamConfig(config: pg.ClientConfig): pg.ClientConfig {
+  return config.application_name === APPLICATION_NAME ? { ...config, application_name: STREAM_APPLICATION_NAME } : config;
+}
+
+function retarget(config: pg.ClientConfig, database: string): pg.ClientConfig {
+  if (config.connectionString) return { ...config, connectionString: withDatabase(config.connectionString, database) };
+  return { ...config, database };
 }
 
 /**

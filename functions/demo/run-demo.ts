@@ -7,6 +7,7 @@ import { openStore, physicalRoot } from '../stores/index.js';
 import { RunFolder } from '../engine/run/run-folder.js';
 import { LocalFolderStorage } from '../pipeline/local-folder-storage.js';
 import { DEFAULT_RUN_OPTIONS, GRACE_FLOOR_HOURS, type RunMode } from '../engine/model/options.js';
+import { NO_DECLARATIONS } from '../engine/model/plan.js';
 import { executeRun, consoleOutput, type Output } from '../cli/execute.js';
 import { DataJointWriter } from './datajoint-writer.js';
 import { seedDemo } from './demo-schema.js';
@@ -38,6 +39,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       rootOf: physicalRoot,
       folder: new RunFolder(new LocalFolderStorage(join(options.dir, 'reports'))),
       lifecycle: { runTimeoutMinutes: 60, cooldownMinutes: 0, graceFloorHours: GRACE_FLOOR_HOURS },
+      declared: NO_DECLARATIONS,
       now: () => new Date(),
     };
     const run = (mode: RunMode) => ({ options: { ...DEFAULT_RUN_OPTIONS, mode } });

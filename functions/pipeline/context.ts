@@ -30,7 +30,9 @@ export function pipelineContext(env: NodeJS.ProcessEnv = process.env): PipelineC
     clients,
     folder: new RunFolder(new S3FolderStorage(clients.s3, settings.reportBucket)),
     catalog: () => {
-      catalog ??= databaseConnection(settings.database, clients.secrets).then((connection) => openCatalog(connection));
+      catalog ??= databaseConnection(settings.database, clients.secrets).then((connection) =>
+        openCatalog(connection, { ignoredDatabases: Object.keys(settings.declared.ignoredDatabases) }),
+      );
       catalog.catch(() => {
         catalog = undefined;
       });
@@ -41,11 +43,12 @@ export function pipelineContext(env: NodeJS.ProcessEnv = process.env): PipelineC
 }
 
 /** The reporter's roles wired to AWS: the S3 run folder and the SNS notifier (no database). */
-export function reporterDependencies(ctx: PipelineContext): ReporterDependencies {
+export function reporterDependencies(ctx: PipelineContext): ReporterDependencies & Pick<EngineDependencies, 'declared'> {
   return {
     folder: ctx.folder,
     notifier: new SnsNotifier(ctx.clients.sns, ctx.settings.topicArn, ctx.folder),
     lifecycle: ctx.settings.lifecycle,
+    declared: ctx.settings.declared,
     now: ctx.now,
   };
 }

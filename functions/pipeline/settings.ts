@@ -2,6 +2,8 @@ import { loadDjConfig } from '../config/datajoint.js';
 import { ConfigurationError } from '../engine/model/errors.js';
 import { GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS, type RunMode } from '../engine/model/options.js';
 import type { LifecycleSettings } from '../engine/run/ports.js';
+import type { Declarations } from '../engine/model/plan.js';
+import { loadDjgcConfig } from '../config/djgc.js';
 import type { StoreSpec } from '../engine/types.js';
 
 /** What the three functions read from their environment (set by the CDK stack). */
@@ -24,6 +26,8 @@ export interface PipelineSettings {
   defaultStore: string | null;
   defaults: { schemas: string[]; store?: string; mode: RunMode; graceHours: number };
   lifecycle: LifecycleSettings;
+  /** DJGC_FOREIGN_STORES, DJGC_IGNORED_SCHEMAS, DJGC_IGNORED_DATABASES (JSON objects name → reason). */
+  declared: Declarations;
   /** How soon a failed shard message is delivered again. */
   retryDelaySeconds: number;
   /** Deliveries of a work message before it goes to the dead-letter queue (the queue's maxReceiveCount). */
@@ -46,6 +50,7 @@ function number(env: NodeJS.ProcessEnv, name: string, fallback: number): number 
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSettings {
   const config = loadDjConfig({ env: { DJ_STORES: env.DJ_STORES ?? '{}', DJ_IGNORE_CONFIG_FILE: 'true' } });
+  const djgc = loadDjgcConfig({ env, djConfig: { stores: config.stores, source: 'DJ_STORES' } });
   const backend = env.DJGC_DB_BACKEND;
   if (backend !== undefined && backend !== '' && backend !== 'mysql' && backend !== 'postgresql') {
     throw new ConfigurationError(`DJGC_DB_BACKEND must be 'mysql' or 'postgresql', got '${backend}'`);
@@ -80,6 +85,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSett
       cooldownMinutes: number(env, 'DJGC_COOLDOWN_MINUTES', 0),
       graceFloorHours: number(env, 'DJGC_GRACE_FLOOR_HOURS', GRACE_FLOOR_HOURS),
     },
+    declared: { foreignStores: djgc.foreignStores, ignoredSchemas: djgc.ignoredSchemas, ignoredDatabases: djgc.ignoredDatabases },
     retryDelaySeconds: number(env, 'DJGC_RETRY_DELAY_SECONDS', 60),
     maxReceiveCount: number(env, 'DJGC_MAX_RECEIVE_COUNT', 3),
   };

@@ -134,6 +134,8 @@ function databaseBlock(): Record<string, unknown> {
 async function writeProject(dir: string, stores: Record<string, unknown>): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'datajoint.json'), `${JSON.stringify({ database: databaseBlock(), stores }, null, 2)}\n`);
+  // The test server holds the other tests' databases too; this project reads only its own.
+  await writeFile(join(dir, 'djgc.json'), `${JSON.stringify({ ignored_databases: { '*': "the other tests' databases" } })}\n`);
 }
 
 async function resetStore(): Promise<void> {

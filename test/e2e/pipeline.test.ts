@@ -105,6 +105,8 @@ beforeAll(async () => {
     // The fixture's objects were uploaded a moment ago: these runs collect without a grace period.
     DJGC_GRACE_FLOOR_HOURS: '0',
     DJGC_MAX_RECEIVE_COUNT: '2',
+    DJGC_DB_TLS: 'false',
+    DJGC_IGNORED_DATABASES: JSON.stringify({ '*': "the other tests' databases on the shared test server" }),
     DJGC_COOLDOWN_MINUTES: '0',
     DJGC_RETRY_DELAY_SECONDS: '0',
   });

@@ -6,7 +6,7 @@ import { MysqlCatalog } from '../../functions/catalog/mysql.js';
 import { toReference } from '../../functions/catalog/reference.js';
 import { MalformedMetadataError, type Catalog, type Reference, type StorageColumn } from '../../functions/engine/types.js';
 import { fixture } from '../support/fixture.js';
-import { dropMysqlDatabases, loadMysqlFixture, withMysqlServer } from '../support/mysql.js';
+import { dropMysqlDatabases, loadMysqlFixture, testConnection, withMysqlServer } from '../support/mysql.js';
 import { uniqueName } from '../support/names.js';
 
 // Every statement on the server runs while this file holds the server-wide test lock
@@ -60,7 +60,7 @@ let releaseServer: () => void = () => undefined;
 let serverHeld: Promise<void> | undefined;
 
 async function setUp(): Promise<void> {
-  admin = await mysql.createConnection({ uri: url, jsonStrings: true });
+  admin = await testConnection(url, { jsonStrings: true });
   await dropMysqlDatabases(url, [A, B, FIXTURE_DB]);
   const statements = [
     `CREATE DATABASE ${q(A)}`,

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCatalog } from '../../functions/catalog/index.js';
+import { ALL_OTHER_DATABASES } from '../../functions/catalog/postgres.js';
 import { loadDjConfig, toDatabaseConnection, type DjConfig } from '../../functions/config/datajoint.js';
 import type { Catalog } from '../../functions/engine/types.js';
 import { runEngine } from '../support/engine.js';
@@ -70,11 +71,11 @@ async function checkAgainstGroundTruth(backend: Backend, project: Project): Prom
   expect(config).toMatchObject({ defaultStore: 'main', filepathDefault: 'raw_data', source: join(project.dir, 'datajoint.json') });
   expect(config.database?.useTls).toBeNull();
 
-  const catalog = await openCatalog(toDatabaseConnection(config.database!));
+  const catalog = await openCatalog(toDatabaseConnection(config.database!), { ignoredDatabases: [ALL_OTHER_DATABASES] });
   try {
     const truth = loadGroundTruth(backend);
     const orphaned = truth.objects.filter((o) => o.status === 'orphaned');
-    const scan = await runEngine({ catalog, stores: config.stores, defaultStore: config.defaultStore! }, { deleteObjects: false });
+    const scan = await runEngine({ catalog, stores: config.stores, defaultStore: config.defaultStore! }, { mode: 'dry-run' });
 
     expect(scan.report.errors).toEqual([]);
     expect(scan.orphans).toEqual(orphaned.map((o) => o.path).sort());

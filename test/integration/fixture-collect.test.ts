@@ -87,6 +87,9 @@ describe('DataJoint 2.3.2 fixture on PostgreSQL', () => {
       const counting: Catalog = {
         backend: catalog.backend,
         discover: () => catalog.discover(),
+        openWriteTransactions: () => catalog.openWriteTransactions(),
+        stillOpen: (snapshot) => catalog.stillOpen(snapshot),
+        checkReadable: (options) => catalog.checkReadable(options),
         findReferences: (column, paths) => catalog.findReferences(column, paths),
         close: async () => undefined,
         references: (column) => {

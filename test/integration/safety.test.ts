@@ -146,6 +146,9 @@ describe('fresh objects and concurrent writers', () => {
     const racing: Catalog = {
       backend: catalog.backend,
       discover: () => catalog.discover(),
+      openWriteTransactions: () => catalog.openWriteTransactions(),
+      stillOpen: (snapshot) => catalog.stillOpen(snapshot),
+      checkReadable: (options) => catalog.checkReadable(options),
       references: (column) => catalog.references(column),
       findReferences: async (column: StorageColumn, candidates: readonly string[]): Promise<Reference[]> => {
         await sql.query('INSERT INTO lab.t (id, h) VALUES (7, $1) ON CONFLICT DO NOTHING', [JSON.stringify(revived)]);
@@ -189,6 +192,10 @@ describe('fail closed', () => {
       return {
         description: real.description,
         deleteBatch: (batch) => real.deleteBatch(batch),
+        moveBatch: (moves) => real.moveBatch(moves),
+        stat: (path) => real.stat(path),
+        pruneEmptyFolders: (paths, keep) => real.pruneEmptyFolders(paths, keep),
+        versioning: () => real.versioning(),
         async *list(prefix, options): AsyncIterable<ObjectEntry[]> {
           for await (const page of real.list(prefix, options)) {
             yield page;
@@ -215,6 +222,9 @@ describe('fail closed', () => {
     const dropping: Catalog = {
       backend: catalog.backend,
       discover: () => catalog.discover(),
+      openWriteTransactions: () => catalog.openWriteTransactions(),
+      stillOpen: (snapshot) => catalog.stillOpen(snapshot),
+      checkReadable: (options) => catalog.checkReadable(options),
       findReferences: (c, p) => catalog.findReferences(c, p),
       close: () => catalog.close(),
       async *references(column) {

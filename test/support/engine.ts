@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { openCatalog, type DatabaseConnection } from '../../functions/catalog/index.js';
+import { ALL_OTHER_DATABASES } from '../../functions/catalog/postgres.js';
 import { normalizeStore } from '../../functions/config/datajoint.js';
 import { openStore, physicalRoot } from '../../functions/stores/index.js';
 import { RunFolder } from '../../functions/engine/run/run-folder.js';
@@ -11,6 +12,7 @@ import { DEFAULT_RUN_OPTIONS, type RunOptions } from '../../functions/engine/mod
 import type { Report } from '../../functions/engine/phases/report.js';
 import type { Catalog, ObjectStore, StoreSpec } from '../../functions/engine/types.js';
 import type { RunObserver } from '../../functions/engine/model/events.js';
+import { NO_DECLARATIONS, type Declarations } from '../../functions/engine/model/plan.js';
 
 /** A connection description from a test server URL (postgres://… or mysql://…). */
 export function connectionFromUrl(url: string, database?: string): DatabaseConnection {
@@ -26,8 +28,9 @@ export function connectionFromUrl(url: string, database?: string): DatabaseConne
   };
 }
 
+/** A catalog of one test database: the other tests' databases on the same server are not read. */
 export async function catalogFor(url: string, database?: string): Promise<Catalog> {
-  return openCatalog(connectionFromUrl(url, database));
+  return openCatalog(connectionFromUrl(url, database), { ignoredDatabases: [ALL_OTHER_DATABASES] });
 }
 
 export const fileStore = (location: string, extra: Record<string, unknown> = {}): StoreSpec =>
@@ -59,6 +62,7 @@ export interface EngineSetup {
   defaultStore?: string;
   openStore?: (spec: StoreSpec) => ObjectStore;
   observe?: RunObserver;
+  declared?: Declarations;
 }
 
 /** One local run of the engine in a fresh run folder; the grace period and its floor are 0 unless given. */
@@ -75,6 +79,7 @@ export async function runEngine(setup: EngineSetup, options: Partial<RunOptions>
         rootOf: physicalRoot,
         folder,
         lifecycle: { runTimeoutMinutes: 60, cooldownMinutes: 0, graceFloorHours: 0 },
+        declared: setup.declared ?? NO_DECLARATIONS,
         now: () => new Date(),
         ...(setup.observe ? { observe: setup.observe } : {}),
       },

@@ -7,9 +7,17 @@ const LOCK_TIMEOUT_SECONDS = 600;
 
 const quoteIdent = (name: string): string => `\`${name.replaceAll('`', '``')}\``;
 
-async function connect(url: string): Promise<mysql.Connection> {
-  return mysql.createConnection({ uri: url, multipleStatements: false });
+/**
+ * A connection whose dying (a test killing threads) fails its pending and next queries
+ * instead of crashing the test run.
+ */
+export async function testConnection(url: string, options: mysql.ConnectionOptions = {}): Promise<mysql.Connection> {
+  const connection = await mysql.createConnection({ uri: url, multipleStatements: false, ...options });
+  connection.on('error', () => undefined);
+  return connection;
 }
+
+const connect = (url: string): Promise<mysql.Connection> => testConnection(url);
 
 /**
  * Run `fn` while holding the server-wide test lock. The collector reads references from

@@ -12,13 +12,23 @@ export interface TestDatabase {
 
 const quoteIdent = (name: string): string => `"${name.replaceAll('"', '""')}"`;
 
+/**
+ * A client whose connection dying (a test terminating backends, a database dropped WITH
+ * (FORCE)) fails its pending and next queries instead of crashing the test run.
+ */
+export function testClient(url: string): pg.Client {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  return client;
+}
+
 async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: postgresUrl() });
+  const client = testClient(postgresUrl());
   await client.connect();
   try {
     return await fn(client);
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }
 

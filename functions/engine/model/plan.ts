@@ -44,6 +44,18 @@ export interface ColumnSummary {
   error?: string;
 }
 
+/** What the user declared is not this installation's to read or collect, each with the stated reason. */
+export interface Declarations {
+  /** Store name → reason: references to it are counted, never resolved to these stores. */
+  foreignStores: Record<string, string>;
+  /** Schema name → reason: its columns are not read, and it cannot be collected. */
+  ignoredSchemas: Record<string, string>;
+  /** PostgreSQL database → reason: not read. */
+  ignoredDatabases: Record<string, string>;
+}
+
+export const NO_DECLARATIONS: Declarations = { foreignStores: {}, ignoredSchemas: {}, ignoredDatabases: {} };
+
 /** `plan.json`: everything a worker and the reporter need to know about the run. */
 export interface RunPlan {
   runId: string;
@@ -54,7 +66,16 @@ export interface RunPlan {
   columns: StorageColumn[];
   /** Roots each column referenced at mark time (targets the re-checks). Empty for an approval run. */
   rootsByColumn: Record<string, string[]>;
-  catalog: { columns: ColumnSummary[]; referencesOutsideScope: number; errors: string[] };
+  catalog: {
+    columns: ColumnSummary[];
+    referencesOutsideScope: number;
+    referencesToForeignStores: number;
+    /** Each one blocks every removal of the run. */
+    errors: string[];
+    /** Reported, blocking nothing (e.g. read errors in columns of a foreign store). */
+    warnings: string[];
+  };
+  declared: Declarations;
   /** Set when the run must not remove anything although asked to. */
   deletionBlocked?: string;
   /** An approval run sweeps this earlier dry run's orphan lists instead of listing the store. */

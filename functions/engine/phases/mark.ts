@@ -28,7 +28,11 @@ export interface MarkResult {
   rootsByColumn: Map<string, Set<string>>;
   /** References that point outside every section in scope (filepath targets, other schemas, other stores). */
   outsideScope: number;
+  /** References to a store declared foreign: counted, never resolved. */
+  foreign: number;
   errors: string[];
+  /** Read errors in columns whose declared store is foreign: reported, they block nothing. */
+  foreignErrors: string[];
 }
 
 /**
@@ -60,7 +64,7 @@ export async function mark(
   }
   const layouts = new Map(scope.roots.map((r) => [r.root, { layout: scope.layout(r), store: r.store }]));
 
-  const result: MarkResult = { groups: [...byKey.values()], columns: [], rootsByColumn: new Map(), outsideScope: 0, errors: [] };
+  const result: MarkResult = { groups: [...byKey.values()], columns: [], rootsByColumn: new Map(), outsideScope: 0, foreign: 0, errors: [], foreignErrors: [] };
 
   const route = async (root: string, path: string): Promise<void> => {
     const target = layouts.get(root);
@@ -90,7 +94,9 @@ export async function mark(
     try {
       for await (const ref of catalog.references(column)) {
         summary.references++;
-        for (const root of scope.rootsOf(ref.store, column)) {
+        const refRoots = scope.rootsOf(ref.store, column);
+        if (refRoots.length === 0) result.foreign++;
+        for (const root of refRoots) {
           roots.add(root);
           await route(root, ref.path);
         }
@@ -99,7 +105,8 @@ export async function mark(
     } catch (error) {
       summary.error = describeError(error);
       const message = `cannot read references of ${name}: ${summary.error}`;
-      result.errors.push(message);
+      if (scope.isForeignColumn(column)) result.foreignErrors.push(`${message} (its store '${column.store}' is declared foreign, so this blocks nothing)`);
+      else result.errors.push(message);
       observe({ type: 'error', scope: name, message });
     }
     result.columns.push(summary);

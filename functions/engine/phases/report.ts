@@ -1,5 +1,5 @@
 import { addTally, emptyTally, type ShardResult, type Tally } from '../model/results.js';
-import type { ColumnSummary, RootPlan, ShardPlan } from '../model/plan.js';
+import type { ColumnSummary, Declarations, RootPlan, ShardPlan } from '../model/plan.js';
 
 export interface SchemaBreakdown extends Tally {
   tables: Record<string, Tally>;
@@ -52,6 +52,12 @@ export interface Report {
   outside_scope: number;
   references_read: number;
   references_outside_scope: number;
+  /** References to stores declared foreign: read and counted, never resolved to the stores collected. */
+  references_to_foreign_stores: number;
+  /** Foreign stores, ignored schemas and databases, with the reasons given. */
+  declared: { foreign_stores: Record<string, string>; ignored_schemas: Record<string, string>; ignored_databases: Record<string, string> };
+  /** Findings that blocked nothing. */
+  warnings: string[];
   by_schema: Record<string, SchemaBreakdown>;
   columns: ColumnSummary[];
   shards: ShardSummary[];
@@ -73,7 +79,10 @@ export interface ReportInput {
   legacyRootLayout: boolean;
   columns: ColumnSummary[];
   referencesOutsideScope: number;
+  referencesToForeignStores: number;
+  declared: Declarations;
   planErrors: string[];
+  planWarnings: string[];
   shards: ShardPlan[];
   results: ShardResult[];
   /** Shards that never produced a result, with the reason. */
@@ -150,6 +159,13 @@ export function buildReport(input: ReportInput): Report {
     outside_scope: outside,
     references_read: input.columns.reduce((n, c) => n + c.references, 0),
     references_outside_scope: input.referencesOutsideScope,
+    references_to_foreign_stores: input.referencesToForeignStores,
+    declared: {
+      foreign_stores: input.declared.foreignStores,
+      ignored_schemas: input.declared.ignoredSchemas,
+      ignored_databases: input.declared.ignoredDatabases,
+    },
+    warnings: input.planWarnings,
     by_schema: bySchema,
     columns: input.columns,
     shards: input.results.map((r) => ({
@@ -229,6 +245,17 @@ export function formatReport(report: Report): string {
   }
 
   lines.push('');
+  const declared = [
+    ...Object.entries(report.declared.foreign_stores).map(([name, why]) => `store '${name}' is foreign: ${why}`),
+    ...Object.entries(report.declared.ignored_schemas).map(([name, why]) => `schema '${name}' is not read: ${why}`),
+    ...Object.entries(report.declared.ignored_databases).map(([name, why]) => `database '${name}' is not read: ${why}`),
+  ];
+  if (declared.length > 0) {
+    lines.push('Declared (not collected, as configured):');
+    for (const line of declared) lines.push(`  - ${line}`);
+    lines.push('');
+  }
+  for (const warning of report.warnings) lines.push(`Warning: ${warning}`);
   if (report.errors.length === 0) lines.push('Errors: none');
   else {
     lines.push(`Errors (${report.errors.length}):`);

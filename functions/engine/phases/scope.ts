@@ -15,6 +15,7 @@ export class StoreScope {
     only: string | undefined,
     readonly legacyRootLayout: boolean,
     rootOf: (spec: StoreSpec) => string,
+    private readonly foreignStores: ReadonlySet<string> = new Set(),
   ) {
     if (only !== undefined && !stores[only]) {
       throw new ConfigurationError(
@@ -45,6 +46,7 @@ export class StoreScope {
    * Throws for a store name that is not configured: its root is unknown, so it might be ours.
    */
   rootsOf(store: string | null, column: StorageColumn): string[] {
+    if (store && this.foreignStores.has(store)) return [];
     const names = new Set<string>();
     if (store) names.add(store);
     else {
@@ -59,11 +61,13 @@ export class StoreScope {
     }
     const roots: string[] = [];
     for (const name of names) {
+      if (this.foreignStores.has(name)) continue;
       const root = this.rootOfName.get(name);
       if (!root) {
         throw new ConfigurationError(
           `${columnName(column)} references store '${name}', which is not configured, so djgc cannot tell ` +
-            `whether it is the same storage as the stores it collects. Add store '${name}' to datajoint.json (or DJ_STORES).`,
+            `whether it is the same storage as the stores it collects. Add store '${name}' to datajoint.json (or DJ_STORES), ` +
+            `or, if it is another installation's storage, declare it in djgc.json's "foreign_stores" with the reason.`,
         );
       }
       roots.push(root);
@@ -77,6 +81,11 @@ export class StoreScope {
 
   inScope(root: string): boolean {
     return this.roots.some((r) => r.root === root);
+  }
+
+  /** The column's declared store is another installation's: its read errors do not block deleting elsewhere. */
+  isForeignColumn(column: StorageColumn): boolean {
+    return column.store !== '' && this.foreignStores.has(column.store);
   }
 }
 
@@ -167,10 +176,11 @@ export function referenceInShard(path: string, shard: Pick<ShardPlan, 'after' | 
 
 /** The stores a run covers, from the configuration and the run's options. */
 export function scopeOf(
-  config: { stores: Record<string, StoreSpec>; defaultStore: string | null; rootOf: (spec: StoreSpec) => string },
+  config: { stores: Record<string, StoreSpec>; defaultStore: string | null; rootOf: (spec: StoreSpec) => string; declared?: { foreignStores: Record<string, string> } },
   options: { store?: string; legacyRootLayout: boolean },
 ): StoreScope {
-  const scope = new StoreScope(config.stores, config.defaultStore, options.store, options.legacyRootLayout, config.rootOf);
+  const foreign = new Set(Object.keys(config.declared?.foreignStores ?? {}));
+  const scope = new StoreScope(config.stores, config.defaultStore, options.store, options.legacyRootLayout, config.rootOf, foreign);
   if (scope.roots.length === 0) {
     throw new ConfigurationError('no stores are configured: add a "stores" block to datajoint.json (or set DJ_STORES).');
   }

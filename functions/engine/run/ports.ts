@@ -1,6 +1,7 @@
 import type { Catalog, ObjectStore, StoreSpec } from '../types.js';
 import type { Report } from '../phases/report.js';
 import type { RunObserver } from '../model/events.js';
+import type { Declarations } from '../model/plan.js';
 import type { RunFolder } from './run-folder.js';
 
 /** Hands shards to workers and tells the reporter when a shard is done (SQS on AWS, memory locally). */
@@ -37,6 +38,8 @@ export interface EngineDependencies {
   queue: WorkQueue;
   notifier: Notifier;
   lifecycle: LifecycleSettings;
+  /** Foreign stores, ignored schemas and databases, as the user declared them. */
+  declared: Declarations;
   now: () => Date;
   /** Set for a local process, so that its lock can be told apart from one a killed process left. */
   holder?: { host: string; pid: number };

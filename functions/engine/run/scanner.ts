@@ -89,7 +89,16 @@ async function planAndMark(deps: EngineDependencies, options: RunOptions, runId:
 
   observe({ type: 'phase', phase: 'plan' });
   const scope = scopeOf(deps, options);
-  const columns = await deps.catalog.discover();
+  const ignored = deps.declared.ignoredSchemas;
+  const refused = options.schemas.filter((s) => s in ignored);
+  if (refused.length > 0) {
+    throw new ConfigurationError(
+      `schema ${refused.map((s) => `'${s}'`).join(', ')} is declared ignored (${refused.map((s) => ignored[s]).join('; ')}), so its references are not read ` +
+        'and it cannot be collected: remove it from "ignored_schemas" in djgc.json to collect it.',
+    );
+  }
+  const columns = (await deps.catalog.discover()).filter((c) => !(c.schema in ignored));
+  const readability = await deps.catalog.checkReadable({ ignoredSchemas: Object.keys(ignored), ignoredDatabases: Object.keys(deps.declared.ignoredDatabases) });
   const schemas = schemasInScope(columns, options.schemas);
   const groups = groupsFor(scope, schemas);
   timings.plan = performance.now() - t;
@@ -101,6 +110,7 @@ async function planAndMark(deps: EngineDependencies, options: RunOptions, runId:
     const marked = await mark(deps.catalog, columns, scope, groups, spillDir, options.concurrency, observe);
     const shards = await partition(marked, options.maxRefsPerShard, deps.folder, runId);
     timings.mark = performance.now() - t;
+    const errors = [...readability.problems.map((p) => `not every reference is readable: ${p}`), ...marked.errors];
     return {
       runId,
       createdAt,
@@ -109,8 +119,15 @@ async function planAndMark(deps: EngineDependencies, options: RunOptions, runId:
       roots: scope.roots.map(({ root, store, aliases }) => ({ root, store, aliases })),
       columns,
       rootsByColumn: Object.fromEntries([...marked.rootsByColumn].map(([column, roots]) => [column, [...roots]])),
-      catalog: { columns: marked.columns, referencesOutsideScope: marked.outsideScope, errors: marked.errors },
-      ...(marked.errors.length > 0
+      catalog: {
+        columns: marked.columns,
+        referencesOutsideScope: marked.outsideScope,
+        referencesToForeignStores: marked.foreign,
+        errors,
+        warnings: marked.foreignErrors,
+      },
+      declared: deps.declared,
+      ...(errors.length > 0
         ? { deletionBlocked: 'references could not all be read, and any unread reference may protect any object' }
         : {}),
       shards,

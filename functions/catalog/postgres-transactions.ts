@@ -1,0 +1,48 @@
+import type { TransactionSnapshot } from '../engine/types.js';
+
+/**
+ * Transactions that have written or are about to, server-wide, as `pid:virtualxid`: the
+ * holder of an ExclusiveLock on its own transaction id (it has written), or of a write-mode
+ * lock on a table (RowExclusiveLock and stronger: an INSERT/UPDATE/DELETE has started but
+ * its first row, which assigns the transaction id, may not be written yet). A virtual
+ * transaction id is not reused for a later transaction of the server, so an id that is gone
+ * has ended. Prepared transactions (no backend) count too. Every role may read pg_locks and
+ * the application name in pg_stat_activity; this catalog's own connections are left out.
+ */
+export const WRITE_TRANSACTIONS_SQL = `
+SELECT DISTINCT coalesce(l.pid::text, 'prepared') || ':' || l.virtualtransaction AS id
+FROM pg_catalog.pg_locks l
+WHERE ((l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock')
+    OR (l.locktype = 'relation'
+        AND l.mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')))
+  AND (l.pid IS NULL OR (l.pid <> pg_backend_pid() AND l.pid NOT IN (
+        SELECT a.pid FROM pg_catalog.pg_stat_activity a
+        WHERE a.pid IS NOT NULL AND a.application_name LIKE 'djgc-catalog%')))
+ORDER BY 1`;
+
+type Query = (sql: string) => Promise<{ rows: Array<{ id: string }> }>;
+
+/** The write transactions open now; a role refused pg_locks gets `visible: false` naming the grant. */
+export async function writeTransactions(query: Query, role: () => Promise<string>): Promise<TransactionSnapshot> {
+  try {
+    const result = await query(WRITE_TRANSACTIONS_SQL);
+    return { visible: true, ids: result.rows.map((row) => row.id) };
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42501') throw error;
+    const name = await role().catch(() => 'this role');
+    return {
+      visible: false,
+      ids: [],
+      reason:
+        `role ${name} may not read the server's locks (${(error as Error).message}), so transactions still writing are invisible: ` +
+        `GRANT SELECT ON pg_catalog.pg_locks, pg_catalog.pg_stat_activity TO ${name}`,
+    };
+  }
+}
+
+/** Which of the snapshot's transactions still hold their write locks, i.e. have not ended. */
+export async function stillOpenTransactions(query: Query, snapshot: TransactionSnapshot): Promise<string[]> {
+  if (!snapshot.visible || snapshot.ids.length === 0) return [];
+  const now = new Set((await query(WRITE_TRANSACTIONS_SQL)).rows.map((row) => row.id));
+  return snapshot.ids.filter((id) => now.has(id));
+}
