@@ -42,6 +42,6 @@ export function runMetric(
     dimensionsMap: { service },
     statistic: options.statistic,
     period: options.period ?? Duration.minutes(5),
-    label: options.label ?? name,
+    label: options.label,
   });
 }
