@@ -103,7 +103,7 @@ export function addAlarms(scope: Construct, targets: AlarmTargets, settings: Djg
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      alarmDescription: `No run has finished for ${window / 60} hours: the schedule, the scanner or the reporter is not working (or runs are refused by a lock).`,
+      alarmDescription: `No run has finished for ${window % 60 === 0 ? `${window / 60} hours` : `${window} minutes`}: the schedule, the scanner or the reporter is not working (or runs are refused by a lock).`,
     });
   }
   return alarms;
