@@ -2,36 +2,50 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { DjgcStackProps } from './djgc-stack.js';
 import type { DataJointStores } from './store-sections.js';
 
-/** Every context key the CDK app reads (`-c key=value` or cdk.json "context"). */
-export const CONTEXT_KEYS = [
-  'stackName',
-  'stores',
-  'databaseSecretArn',
-  'databaseSecretKeyArn',
-  'databaseBackend',
-  'databaseHost',
-  'databasePort',
-  'databaseName',
-  'schedule',
-  'scheduleTimezone',
-  'schemas',
-  'store',
-  'mode',
-  'graceHours',
-  'notificationEmails',
-  'workerConcurrency',
-  'reportRetentionDays',
-  'runTimeoutMinutes',
-  'cooldownMinutes',
-  'logLevel',
-  'logRetentionDays',
-  'reportBucketVersioned',
-  'vpcId',
-  'subnetIds',
-  'securityGroupIds',
-] as const;
+/**
+ * Every context key the CDK app reads (`-c key=value` or cdk.json "context") and the
+ * prop of `DjgcStack` / `DjgcCollector` it sets.
+ */
+export const CONTEXT_MAPPING = {
+  stackName: '(the stack name)',
+  stores: 'stores',
+  foreignStores: 'foreignStores',
+  ignoredSchemas: 'ignoredSchemas',
+  databaseSecretArn: 'database.secretArn',
+  databaseSecretKeyArn: 'database.secretKeyArn',
+  databaseBackend: 'database.backend',
+  databaseHost: 'database.host',
+  databasePort: 'database.port',
+  databaseName: 'database.databaseName',
+  databaseTls: 'database.tls',
+  schedule: 'schedule',
+  scheduleTimezone: 'scheduleTimezone',
+  schemas: 'scope.schemas',
+  store: 'scope.store',
+  mode: 'mode',
+  graceHours: 'graceHours',
+  notificationEmails: 'alarms.emails',
+  orphanFractionPercent: 'alarms.orphanFractionPercent',
+  missedRunHours: 'alarms.missedRunHours',
+  scannerMemoryMiB: 'sizing.scanner.memoryMiB',
+  scannerEphemeralStorageMiB: 'sizing.scanner.ephemeralStorageMiB',
+  workerMemoryMiB: 'sizing.worker.memoryMiB',
+  workerEphemeralStorageMiB: 'sizing.worker.ephemeralStorageMiB',
+  workerConcurrency: 'workerConcurrency',
+  reportRetentionDays: 'reportRetentionDays',
+  runTimeoutMinutes: 'runTimeoutMinutes',
+  cooldownMinutes: 'cooldownMinutes',
+  logLevel: 'logLevel',
+  logRetentionDays: 'logRetention',
+  reportBucketVersioned: 'reportBucketVersioned',
+  serviceName: 'serviceName',
+  vpcId: 'vpcAttributes.vpcId',
+  subnetIds: 'vpcAttributes.subnetIds',
+  securityGroupIds: 'vpcAttributes.securityGroupIds',
+} as const;
 
-export type ContextKey = (typeof CONTEXT_KEYS)[number];
+export type ContextKey = keyof typeof CONTEXT_MAPPING;
+export const CONTEXT_KEYS = Object.keys(CONTEXT_MAPPING) as ContextKey[];
 
 export class ContextError extends Error {
   override readonly name = 'ContextError';
@@ -42,49 +56,64 @@ export interface AppConfig {
   readonly props: DjgcStackProps;
 }
 
+/** Drop the keys whose value is undefined, and the object itself when nothing is left. */
+function defined<T extends object>(value: T): T | undefined {
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  return entries.length ? (Object.fromEntries(entries) as T) : undefined;
+}
+
 /**
  * Build the stack's props from CDK context. Values given with `-c` arrive as strings;
  * values in cdk.json may be JSON. With no context at all the result synthesizes
  * offline: no stores (the stack warns) and a placeholder database secret.
  */
 export function appConfig(context: (key: ContextKey) => unknown, env: NodeJS.ProcessEnv = process.env): AppConfig {
-  const text = (key: ContextKey): string | undefined => {
+  const given = (key: ContextKey): unknown => {
     const v = context(key);
-    if (v === undefined || v === null || v === '') return undefined;
+    return v === null || v === '' ? undefined : v;
+  };
+  const text = (key: ContextKey): string | undefined => {
+    const v = given(key);
+    if (v === undefined) return undefined;
     if (typeof v !== 'string') throw new ContextError(`context ${key} must be a string, got ${JSON.stringify(v)}.`);
     return v.trim();
   };
   const number = (key: ContextKey): number | undefined => {
-    const v = context(key);
-    if (v === undefined || v === null || v === '') return undefined;
+    const v = given(key);
+    if (v === undefined) return undefined;
     const n = typeof v === 'number' ? v : Number(String(v).trim());
     if (!Number.isFinite(n)) throw new ContextError(`context ${key} must be a number, got ${JSON.stringify(v)}.`);
     return n;
   };
   const list = (key: ContextKey): string[] | undefined => {
-    const v = context(key);
-    if (v === undefined || v === null || v === '') return undefined;
+    const v = given(key);
+    if (v === undefined) return undefined;
     if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v.map((x: string) => x.trim()).filter(Boolean);
     if (typeof v === 'string') return v.split(',').map((x) => x.trim()).filter(Boolean);
     throw new ContextError(`context ${key} must be a comma-separated string or a list of strings, got ${JSON.stringify(v)}.`);
   };
   const flag = (key: ContextKey): boolean | undefined => {
-    const v = context(key);
-    if (v === undefined || v === null || v === '') return undefined;
+    const v = given(key);
+    if (v === undefined) return undefined;
     if (v === true || v === 'true') return true;
     if (v === false || v === 'false') return false;
     throw new ContextError(`context ${key} must be true or false, got ${JSON.stringify(v)}.`);
   };
+  const json = (key: ContextKey, example: string): unknown => {
+    const v = given(key);
+    if (typeof v !== 'string') return v;
+    try {
+      return JSON.parse(v);
+    } catch (error) {
+      throw new ContextError(`context ${key} is not valid JSON (${(error as Error).message}); pass it like -c ${key}='${example}'.`);
+    }
+  };
 
-  const stores = readStores(context('stores'), env.DJ_STORES);
+  const storesGiven = given('stores') !== undefined;
+  const stores = (storesGiven
+    ? json('stores', '{"default":"main","main":{"protocol":"s3","bucket":"my-bucket","location":"dj"}}')
+    : readEnvStores(env.DJ_STORES)) ?? {};
   const schedule = text('schedule');
-  const backend = text('databaseBackend');
-  const databaseHost = text('databaseHost');
-  const databasePort = number('databasePort');
-  const databaseName = text('databaseName');
-  if (!backend && (databaseHost || databasePort !== undefined || databaseName)) {
-    throw new ContextError('databaseHost, databasePort and databaseName override the secret only together with databaseBackend (mysql or postgresql).');
-  }
   const logRetentionDays = number('logRetentionDays');
   if (logRetentionDays !== undefined && !Object.values(RetentionDays).includes(logRetentionDays)) {
     throw new ContextError(
@@ -95,7 +124,7 @@ export function appConfig(context: (key: ContextKey) => unknown, env: NodeJS.Pro
   const subnetIds = list('subnetIds');
   const securityGroupIds = list('securityGroupIds');
   if (!vpcId && (subnetIds || securityGroupIds)) {
-    throw new ContextError('subnetIds and securityGroupIds need vpcId as well.');
+    throw new ContextError('context subnetIds and securityGroupIds need vpcId as well.');
   }
   const schemas = list('schemas');
   const store = text('store');
@@ -104,23 +133,32 @@ export function appConfig(context: (key: ContextKey) => unknown, env: NodeJS.Pro
     stackName: text('stackName') ?? 'Djgc',
     props: {
       description: 'djgc: garbage collector for DataJoint object storage',
-      stores,
-      databaseSecretArn: text('databaseSecretArn'),
-      databaseSecretKeyArn: text('databaseSecretKeyArn'),
-      database: backend
-        ? {
-            backend: backend as 'mysql' | 'postgresql',
-            host: databaseHost,
-            port: databasePort,
-            databaseName,
-          }
-        : undefined,
+      stores: stores as DataJointStores,
+      foreignStores: json('foreignStores', '{"other_lab":"owned by the other lab"}') as Record<string, string> | undefined,
+      ignoredSchemas: json('ignoredSchemas', '{"scratch":"temporary tables, never referenced"}') as Record<string, string> | undefined,
+      database: defined({
+        secretArn: text('databaseSecretArn'),
+        secretKeyArn: text('databaseSecretKeyArn'),
+        backend: text('databaseBackend') as 'mysql' | 'postgresql' | undefined,
+        host: text('databaseHost'),
+        port: number('databasePort'),
+        databaseName: text('databaseName'),
+        tls: flag('databaseTls'),
+      }),
       schedule: schedule && ['off', 'disabled', 'false'].includes(schedule.toLowerCase()) ? false : schedule,
       scheduleTimezone: text('scheduleTimezone'),
-      scope: schemas || store ? { schemas, store } : undefined,
+      scope: defined({ schemas, store }),
       mode: text('mode') as DjgcStackProps['mode'],
       graceHours: number('graceHours'),
-      notificationEmails: list('notificationEmails'),
+      alarms: defined({
+        emails: list('notificationEmails'),
+        orphanFractionPercent: number('orphanFractionPercent'),
+        missedRunHours: number('missedRunHours'),
+      }),
+      sizing: defined({
+        scanner: defined({ memoryMiB: number('scannerMemoryMiB'), ephemeralStorageMiB: number('scannerEphemeralStorageMiB') }),
+        worker: defined({ memoryMiB: number('workerMemoryMiB'), ephemeralStorageMiB: number('workerEphemeralStorageMiB') }),
+      }),
       workerConcurrency: number('workerConcurrency'),
       reportRetentionDays: number('reportRetentionDays'),
       runTimeoutMinutes: number('runTimeoutMinutes'),
@@ -128,21 +166,19 @@ export function appConfig(context: (key: ContextKey) => unknown, env: NodeJS.Pro
       logLevel: text('logLevel')?.toUpperCase() as DjgcStackProps['logLevel'],
       logRetention: logRetentionDays as RetentionDays | undefined,
       reportBucketVersioned: flag('reportBucketVersioned'),
+      serviceName: text('serviceName'),
       vpcAttributes: vpcId ? { vpcId, subnetIds: subnetIds ?? [], securityGroupIds } : undefined,
     },
   };
 }
 
-function readStores(fromContext: unknown, fromEnv: string | undefined): DataJointStores {
-  const [raw, where] =
-    fromContext !== undefined && fromContext !== '' ? [fromContext, 'context stores'] : [fromEnv, 'DJ_STORES'];
-  if (raw === undefined || raw === '') return {};
-  if (typeof raw !== 'string') return raw as DataJointStores;
+function readEnvStores(raw: string | undefined): unknown {
+  if (raw === undefined || raw === '') return undefined;
   try {
-    return JSON.parse(raw) as DataJointStores;
+    return JSON.parse(raw);
   } catch (error) {
     throw new ContextError(
-      `${where} is not valid JSON (${(error as Error).message}); pass the DataJoint stores block, e.g. -c stores='{"default":"main","main":{"protocol":"s3","bucket":"my-bucket","location":"dj"}}'.`,
+      `DJ_STORES is not valid JSON (${(error as Error).message}); pass the DataJoint stores block, e.g. -c stores='{"default":"main","main":{"protocol":"s3","bucket":"my-bucket","location":"dj"}}'.`,
     );
   }
 }

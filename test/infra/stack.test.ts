@@ -2,75 +2,42 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { appConfig, type ContextKey } from '../../infra/app-context.js';
-import { DjgcStack, type DjgcStackProps } from '../../infra/djgc-stack.js';
+import type { DjgcStackProps } from '../../infra/djgc-stack.js';
+import {
+  arnText,
+  asList,
+  logicalId,
+  makeStack,
+  newApp,
+  only,
+  REPO_ROOT,
+  reportBucketKeys,
+  resourcesAllowing,
+  roleStatements,
+  SECRET_ARN,
+  STORES,
+  policyStatements,
+  TEMPLATE_TEST_TIMEOUT,
+  type Resources,
+} from './template-helpers.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CDK_CONTEXT = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')).context as Record<string, unknown>;
-
-const STORES = {
-  default: 'main',
-  main: { protocol: 's3', bucket: 'lab-dj-store', location: 'proj/' },
-  cold: { protocol: 's3', bucket: 'lab-cold', hash_prefix: 'h', schema_prefix: 's', endpoint: 's3.amazonaws.com' },
-  alias: { protocol: 's3', bucket: 'lab-dj-store', location: 'proj' },
-};
-const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:djgc/db-AbCdEf';
-
-function newApp(): App {
-  return new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] } });
-}
-
-function makeStack(props: Partial<DjgcStackProps> = {}, app = newApp()): DjgcStack {
-  return new DjgcStack(app, 'Djgc', { stores: STORES, databaseSecretArn: SECRET_ARN, ...props });
-}
-
-type Resources = Record<string, { Properties: Record<string, any> }>;
-
-function only(template: Template, type: string, props: Record<string, unknown> = {}): [string, Record<string, any>] {
-  const found = Object.entries(template.findResources(type, { Properties: Match.objectLike(props) }) as Resources);
-  expect(found, `exactly one ${type} matching ${JSON.stringify(props)}`).toHaveLength(1);
-  const [id, resource] = found[0]!;
-  return [id, resource.Properties];
-}
-
-function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
-  return stack.getLogicalId(construct.node.defaultChild as never);
-}
-
-function policyStatements(template: Template, roleId: string): any[] {
-  const policies = template.findResources('AWS::IAM::Policy') as Resources;
-  return Object.values(policies)
-    .filter((p) => (p.Properties.Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify({ Ref: roleId })))
-    .flatMap((p) => p.Properties.PolicyDocument.Statement as any[]);
-}
-
-const asList = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
-
-/** Render `{Fn::Join}` / `{Ref: AWS::Partition}` ARNs as plain text for comparison. */
-function arnText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const o = value as Record<string, any>;
-  if (o['Fn::Join']) return (o['Fn::Join'][1] as unknown[]).map(arnText).join(o['Fn::Join'][0]);
-  if (o.Ref === 'AWS::Partition') return 'aws';
-  if (o.Ref) return `{${o.Ref}}`;
-  if (o['Fn::GetAtt']) return `{${o['Fn::GetAtt'].join('.')}}`;
-  return JSON.stringify(value);
-}
+vi.setConfig({ testTimeout: TEMPLATE_TEST_TIMEOUT });
 
 describe('report bucket', () => {
-  it('is encrypted, private, TLS-only, logged, and expires runs/ after the retention', () => {
+  it('is encrypted, private, TLS-only, logged, and expires runs/ after the retention and locks/ after 30 days', () => {
     const stack = makeStack({ reportRetentionDays: 30 });
+    const { collector } = stack;
     const template = Template.fromStack(stack);
-    const bucketId = logicalId(stack, stack.reportBucket);
-    const logBucketId = logicalId(stack, stack.accessLogBucket);
+    const bucketId = logicalId(stack, collector.reportBucket);
+    const logBucketId = logicalId(stack, collector.accessLogBucket);
     const report = (template.findResources('AWS::S3::Bucket') as Resources)[bucketId]!.Properties;
 
     expect(report.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
@@ -83,6 +50,9 @@ describe('report bucket', () => {
     expect(report.LoggingConfiguration.DestinationBucketName).toEqual({ Ref: logBucketId });
     expect(report.LifecycleConfiguration.Rules).toContainEqual(
       expect.objectContaining({ Prefix: 'runs/', ExpirationInDays: 30, Status: 'Enabled' }),
+    );
+    expect(report.LifecycleConfiguration.Rules).toContainEqual(
+      expect.objectContaining({ Prefix: 'locks/', ExpirationInDays: 30, Status: 'Enabled' }),
     );
 
     const [, policy] = only(template, 'AWS::S3::BucketPolicy', { Bucket: { Ref: bucketId } });
@@ -101,24 +71,25 @@ describe('report bucket', () => {
 describe('queues', () => {
   it('have their own dead-letter queues, SSE, TLS-only policies and visibility of six function timeouts', () => {
     const stack = makeStack();
+    const { collector } = stack;
     const template = Template.fromStack(stack);
     const queues = template.findResources('AWS::SQS::Queue') as Resources;
     expect(Object.keys(queues)).toHaveLength(4);
     const q = (queue: { node: { defaultChild?: unknown } }) => queues[logicalId(stack, queue)]!.Properties;
 
-    expect(q(stack.workQueue).RedrivePolicy).toEqual({
-      deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(stack, stack.workDeadLetterQueue), 'Arn'] },
+    expect(q(collector.workQueue).RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(stack, collector.workDeadLetterQueue), 'Arn'] },
       maxReceiveCount: 3,
     });
-    expect(q(stack.resultsQueue).RedrivePolicy).toEqual({
-      deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(stack, stack.resultsDeadLetterQueue), 'Arn'] },
+    expect(q(collector.resultsQueue).RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': [logicalId(stack, collector.resultsDeadLetterQueue), 'Arn'] },
       maxReceiveCount: 5,
     });
+    expect(q(collector.workDeadLetterQueue).MessageRetentionPeriod).toBe(14 * 24 * 3600);
     const [, worker] = only(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('sweeps') });
     const [, reporter] = only(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('report') });
-    expect(q(stack.workQueue).VisibilityTimeout).toBeGreaterThanOrEqual(6 * worker.Timeout);
-    expect(q(stack.resultsQueue).VisibilityTimeout).toBeGreaterThanOrEqual(6 * reporter.Timeout);
-    expect(q(stack.workDeadLetterQueue).VisibilityTimeout).toBeGreaterThanOrEqual(6 * reporter.Timeout);
+    expect(q(collector.workQueue).VisibilityTimeout).toBeGreaterThanOrEqual(6 * worker.Timeout);
+    expect(q(collector.resultsQueue).VisibilityTimeout).toBeGreaterThanOrEqual(6 * reporter.Timeout);
 
     for (const [id, queue] of Object.entries(queues)) {
       expect(queue.Properties.SqsManagedSseEnabled, id).toBe(true);
@@ -126,6 +97,23 @@ describe('queues', () => {
       expect(policy.PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
       );
+    }
+  });
+
+  it('leave failed shards in the work dead-letter queue: nothing consumes it', () => {
+    const stack = makeStack();
+    const { collector } = stack;
+    const template = Template.fromStack(stack);
+    const dlqId = logicalId(stack, collector.workDeadLetterQueue);
+    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping') as Resources).map((m) => m.Properties);
+    expect(mappings.map((m) => m.EventSourceArn['Fn::GetAtt'][0]).sort()).toEqual(
+      [logicalId(stack, collector.workQueue), logicalId(stack, collector.resultsQueue)].sort(),
+    );
+    for (const fn of [collector.scanner, collector.worker, collector.reporter]) {
+      const onDlq = roleStatements(stack, fn, template).filter((s) =>
+        asList(s.Resource).some((r) => JSON.stringify(r).includes(dlqId)),
+      );
+      expect(onDlq).toEqual([]);
     }
   });
 });
@@ -138,8 +126,9 @@ describe('functions', () => {
       graceHours: 48,
       runTimeoutMinutes: 90,
       cooldownMinutes: 30,
-      database: { backend: 'postgresql', host: 'db.internal', port: 6543, databaseName: 'dj' },
+      database: { secretArn: SECRET_ARN, backend: 'postgresql', host: 'db.internal', port: 6543, databaseName: 'dj' },
     });
+    const { collector } = stack;
     const template = Template.fromStack(stack);
     const functions = template.findResources('AWS::Lambda::Function') as Resources;
     expect(Object.keys(functions)).toHaveLength(3);
@@ -153,27 +142,31 @@ describe('functions', () => {
       const env = fn.Environment.Variables as Record<string, unknown>;
       expect(env).toMatchObject({
         POWERTOOLS_SERVICE_NAME: 'djgc',
+        POWERTOOLS_METRICS_NAMESPACE: 'djgc',
         LOG_LEVEL: 'INFO',
-        DJGC_REPORT_BUCKET: { Ref: logicalId(stack, stack.reportBucket) },
-        DJGC_WORK_QUEUE_URL: { Ref: logicalId(stack, stack.workQueue) },
-        DJGC_RESULTS_QUEUE_URL: { Ref: logicalId(stack, stack.resultsQueue) },
-        DJGC_TOPIC_ARN: { Ref: logicalId(stack, stack.topic) },
+        DJGC_REPORT_BUCKET: { Ref: logicalId(stack, collector.reportBucket) },
+        DJGC_WORK_QUEUE_URL: { Ref: logicalId(stack, collector.workQueue) },
+        DJGC_RESULTS_QUEUE_URL: { Ref: logicalId(stack, collector.resultsQueue) },
+        DJGC_TOPIC_ARN: { Ref: logicalId(stack, collector.topic) },
         DJGC_DB_SECRET_ARN: SECRET_ARN,
         DJGC_DB_BACKEND: 'postgresql',
         DJGC_DB_HOST: 'db.internal',
         DJGC_DB_PORT: '6543',
         DJGC_DB_NAME: 'dj',
+        DJGC_DB_TLS: 'true',
         DJGC_SCHEMAS: 'lab,imaging',
         DJGC_STORE: 'main',
         DJGC_MODE: 'collect',
         DJGC_GRACE_HOURS: '48',
         DJGC_RUN_TIMEOUT_MINUTES: '90',
         DJGC_COOLDOWN_MINUTES: '30',
+        DJGC_FOREIGN_STORES: '{}',
+        DJGC_IGNORED_SCHEMAS: '{}',
       });
       expect(JSON.parse(env.DJ_STORES as string)).toEqual(STORES);
     }
     const timeout = (f: { node: { defaultChild?: unknown } }) => functions[logicalId(stack, f)]!.Properties.Timeout;
-    expect([timeout(stack.scanner), timeout(stack.worker), timeout(stack.reporter)]).toEqual([900, 900, 300]);
+    expect([timeout(collector.scanner), timeout(collector.worker), timeout(collector.reporter)]).toEqual([900, 900, 300]);
   });
 
   it('leave optional database settings unset and default to a dry run of everything', () => {
@@ -185,6 +178,51 @@ describe('functions', () => {
     }
   });
 
+  it('connect to the database over TLS by default, trusting the Lambda runtime\'s Amazon CA bundle', () => {
+    const env = (stack: ReturnType<typeof makeStack>, fn: { node: { defaultChild?: unknown } }) =>
+      (Template.fromStack(stack).findResources('AWS::Lambda::Function') as Resources)[logicalId(stack, fn)]!.Properties.Environment
+        .Variables as Record<string, string>;
+    const tls = makeStack();
+    for (const fn of [tls.collector.scanner, tls.collector.worker]) {
+      expect(env(tls, fn)).toMatchObject({ DJGC_DB_TLS: 'true', NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem' });
+    }
+    // The reporter never opens the database: no CA bundle to load at cold start.
+    expect(env(tls, tls.collector.reporter)).not.toHaveProperty('NODE_EXTRA_CA_CERTS');
+
+    const plain = makeStack({ database: { secretArn: SECRET_ARN, tls: false } });
+    for (const fn of [plain.collector.scanner, plain.collector.worker, plain.collector.reporter]) {
+      expect(env(plain, fn).DJGC_DB_TLS).toBe('false');
+      expect(env(plain, fn)).not.toHaveProperty('NODE_EXTRA_CA_CERTS');
+    }
+  });
+
+  it('size memory and /tmp of scanner and worker, with defaults', () => {
+    const size = (stack: ReturnType<typeof makeStack>) => {
+      const functions = Template.fromStack(stack).findResources('AWS::Lambda::Function') as Resources;
+      const of = (f: { node: { defaultChild?: unknown } }) => functions[logicalId(stack, f)]!.Properties;
+      return ['scanner', 'worker', 'reporter'].map((name) => {
+        const p = of(stack.collector[name as 'scanner']);
+        return [name, p.MemorySize, p.EphemeralStorage?.Size];
+      });
+    };
+    expect(size(makeStack())).toEqual([
+      ['scanner', 1024, 2048],
+      ['worker', 1024, 1024],
+      ['reporter', 512, 512],
+    ]);
+    expect(
+      size(makeStack({ sizing: { scanner: { memoryMiB: 3008, ephemeralStorageMiB: 10240 }, worker: { memoryMiB: 2048, ephemeralStorageMiB: 4096 } } })),
+    ).toEqual([
+      ['scanner', 3008, 10240],
+      ['worker', 2048, 4096],
+      ['reporter', 512, 512],
+    ]);
+    expect(() => makeStack({ sizing: { scanner: { ephemeralStorageMiB: 20000 } } })).toThrow(
+      /sizing\.scanner\.ephemeralStorageMiB must be an integer from 512 to 10240/,
+    );
+    expect(() => makeStack({ sizing: { worker: { memoryMiB: 64 } } })).toThrow(/sizing\.worker\.memoryMiB must be an integer from 128 to 10240/);
+  });
+
   it('cap the worker with reserved concurrency and the event source maximum concurrency, one shard per invocation', () => {
     const stack = makeStack({ workerConcurrency: 7 });
     const template = Template.fromStack(stack);
@@ -192,27 +230,22 @@ describe('functions', () => {
     expect(worker.ReservedConcurrentExecutions).toBe(7);
     const [, mapping] = only(template, 'AWS::Lambda::EventSourceMapping', { FunctionName: { Ref: workerId } });
     expect(mapping).toMatchObject({
-      EventSourceArn: { 'Fn::GetAtt': [logicalId(stack, stack.workQueue), 'Arn'] },
+      EventSourceArn: { 'Fn::GetAtt': [logicalId(stack, stack.collector.workQueue), 'Arn'] },
       BatchSize: 1,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: 7 },
     });
   });
 
-  it('feed the reporter from the results queue and the work dead-letter queue, reporting item failures', () => {
+  it('feed the reporter from the results queue only, reporting item failures', () => {
     const stack = makeStack();
     const template = Template.fromStack(stack);
     const [reporterId] = only(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('report') });
     const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping') as Resources)
       .map((m) => m.Properties)
       .filter((m) => m.FunctionName.Ref === reporterId);
-    expect(mappings.map((m) => m.EventSourceArn['Fn::GetAtt'][0]).sort()).toEqual(
-      [logicalId(stack, stack.resultsQueue), logicalId(stack, stack.workDeadLetterQueue)].sort(),
-    );
-    for (const m of mappings) {
-      expect(m.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
-      expect(m.ScalingConfig.MaximumConcurrency).toBeGreaterThanOrEqual(2);
-    }
+    expect(mappings.map((m) => m.EventSourceArn['Fn::GetAtt'][0])).toEqual([logicalId(stack, stack.collector.resultsQueue)]);
+    expect(mappings[0]).toMatchObject({ FunctionResponseTypes: ['ReportBatchItemFailures'], ScalingConfig: { MaximumConcurrency: 2 } });
   });
 });
 
@@ -221,7 +254,7 @@ describe('schedules', () => {
     const stack = makeStack({ scope: { schemas: ['lab'] }, mode: 'collect', graceHours: 36, scheduleTimezone: 'Europe/Berlin' });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::Events::Rule', 0);
-    const scannerId = logicalId(stack, stack.scanner);
+    const scannerId = logicalId(stack, stack.collector.scanner);
     const [, schedule] = only(template, 'AWS::Scheduler::Schedule', { Target: { Arn: { 'Fn::GetAtt': [scannerId, 'Arn'] } } });
     expect(schedule).toMatchObject({
       ScheduleExpression: 'cron(0 3 * * ? *)',
@@ -244,7 +277,7 @@ describe('schedules', () => {
   it('finalize overdue runs every 15 minutes through the reporter', () => {
     const stack = makeStack();
     const template = Template.fromStack(stack);
-    const reporterId = logicalId(stack, stack.reporter);
+    const reporterId = logicalId(stack, stack.collector.reporter);
     const [, schedule] = only(template, 'AWS::Scheduler::Schedule', { Target: { Arn: { 'Fn::GetAtt': [reporterId, 'Arn'] } } });
     expect(schedule.ScheduleExpression).toBe('rate(15 minutes)');
     expect(JSON.parse(schedule.Target.Input)).toEqual({ action: 'finalize-overdue' });
@@ -256,19 +289,21 @@ describe('schedules', () => {
   it('can be deployed disabled, and rejects what is not a Scheduler expression', () => {
     const stack = makeStack({ schedule: false });
     const [, schedule] = only(Template.fromStack(stack), 'AWS::Scheduler::Schedule', {
-      Target: { Arn: { 'Fn::GetAtt': [logicalId(stack, stack.scanner), 'Arn'] } },
+      Target: { Arn: { 'Fn::GetAtt': [logicalId(stack, stack.collector.scanner), 'Arn'] } },
     });
     expect(schedule.State).toBe('DISABLED');
     expect(() => makeStack({ schedule: '0 3 * * *' })).toThrow(/not an EventBridge Scheduler expression/);
+    expect(() => makeStack({ schedule: 'rate(often)' })).toThrow(/not a rate EventBridge Scheduler accepts/);
   });
 });
 
 describe('notifications', () => {
-  it('go to a KMS-encrypted, TLS-only topic with one e-mail subscription per address, and every alarm publishes there', () => {
-    const stack = makeStack({ notificationEmails: ['ops@lab.org', 'pi@lab.org'] });
+  it('go to a KMS-encrypted, TLS-only topic with one e-mail subscription per address', () => {
+    const stack = makeStack({ alarms: { emails: ['ops@lab.org', 'pi@lab.org'] } });
+    const { collector } = stack;
     const template = Template.fromStack(stack);
     const [topicId, topic] = only(template, 'AWS::SNS::Topic');
-    expect(topic.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [logicalId(stack, stack.topicKey), 'Arn'] });
+    expect(topic.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [logicalId(stack, collector.topicKey), 'Arn'] });
     const subscriptions = Object.values(template.findResources('AWS::SNS::Subscription') as Resources).map((s) => s.Properties);
     expect(subscriptions.map((s) => [s.Protocol, s.Endpoint, s.TopicArn.Ref]).sort()).toEqual([
       ['email', 'ops@lab.org', topicId],
@@ -278,25 +313,34 @@ describe('notifications', () => {
     expect(topicPolicy.PolicyDocument.Statement).toContainEqual(
       expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
     );
-    const keyPolicy = (template.findResources('AWS::KMS::Key') as Resources)[logicalId(stack, stack.topicKey)]!.Properties.KeyPolicy;
-    expect(keyPolicy.Statement).toContainEqual(expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' } }));
+  });
 
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map((a) => a.Properties);
-    for (const alarm of alarms) {
-      expect(alarm.AlarmActions).toEqual([{ Ref: topicId }]);
-      expect(alarm).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
-    }
-    const watched = alarms.map((a) => `${a.Namespace}:${a.MetricName}:${a.Dimensions[0].Value.Ref ?? a.Dimensions[0].Value['Fn::GetAtt'][0]}`);
-    expect(watched.sort()).toEqual(
-      [
-        `AWS/SQS:ApproximateNumberOfMessagesVisible:${logicalId(stack, stack.workDeadLetterQueue)}`,
-        `AWS/SQS:ApproximateNumberOfMessagesVisible:${logicalId(stack, stack.resultsDeadLetterQueue)}`,
-        `AWS/Lambda:Errors:${logicalId(stack, stack.scanner)}`,
-        `AWS/Lambda:Errors:${logicalId(stack, stack.worker)}`,
-        `AWS/Lambda:Errors:${logicalId(stack, stack.reporter)}`,
-        `AWS/Lambda:Throttles:${logicalId(stack, stack.worker)}`,
-      ].sort(),
-    );
+  it('let CloudWatch alarms of this account publish: topic policy and key statement carry aws:SourceAccount', () => {
+    const stack = makeStack();
+    const template = Template.fromStack(stack);
+    const [topicId] = only(template, 'AWS::SNS::Topic');
+    const [, topicPolicy] = only(template, 'AWS::SNS::TopicPolicy');
+    expect(topicPolicy.PolicyDocument.Statement).toContainEqual({
+      Sid: 'AllowCloudWatchAlarmsToPublish',
+      Effect: 'Allow',
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: 'sns:Publish',
+      Resource: { Ref: topicId },
+      Condition: {
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        ArnLike: { 'aws:SourceArn': expect.anything() },
+      },
+    });
+    const keyPolicy = (template.findResources('AWS::KMS::Key') as Resources)[logicalId(stack, stack.collector.topicKey)]!.Properties
+      .KeyPolicy;
+    const forCloudWatch = (keyPolicy.Statement as any[]).filter((s) => JSON.stringify(s.Principal).includes('cloudwatch.amazonaws.com'));
+    expect(forCloudWatch).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+      }),
+    ]);
   });
 });
 
@@ -307,39 +351,104 @@ describe('IAM', () => {
     'arn:aws:s3:::lab-dj-store/proj/_hash/*',
     'arn:aws:s3:::lab-dj-store/proj/_schema/*',
   ];
+  const quarantines = ['arn:aws:s3:::lab-cold/_djgc/quarantine/*', 'arn:aws:s3:::lab-dj-store/proj/_djgc/quarantine/*'];
+  const storeAreas = [...sections, ...quarantines].sort();
 
-  function roleStatements(stack: DjgcStack, fn: { role?: unknown }, template: Template): any[] {
-    const roleId = stack.getLogicalId((fn.role as { node: { defaultChild: never } }).node.defaultChild);
-    return policyStatements(template, roleId);
-  }
-
-  it('lets only the worker delete, and only inside the hash and schema sections of the configured buckets', () => {
+  it('lets only the worker touch the stores: read, move, restore, delete inside the sections and quarantine folders', () => {
     const stack = makeStack();
+    const { collector } = stack;
     const template = Template.fromStack(stack);
-    const worker = roleStatements(stack, stack.worker, template);
-    const deletions = worker.filter((s) => asList(s.Action).includes('s3:DeleteObject'));
-    expect(deletions.flatMap((s) => asList(s.Resource).map(arnText)).sort()).toEqual(sections);
+    const worker = roleStatements(stack, collector.worker, template);
+    const inStores = (arns: string[]) => arns.filter((arn) => arn.startsWith('arn:aws:s3:::lab-'));
+    for (const action of [
+      's3:GetObject',
+      's3:PutObject',
+      's3:DeleteObject',
+      's3:AbortMultipartUpload',
+      's3:ListMultipartUploadParts',
+      's3:GetObjectTagging',
+      's3:PutObjectTagging',
+    ]) {
+      expect(inStores(resourcesAllowing(worker, action)), action).toEqual(storeAreas);
+    }
+    expect(inStores(resourcesAllowing(worker, 's3:GetBucketVersioning'))).toEqual(['arn:aws:s3:::lab-cold', 'arn:aws:s3:::lab-dj-store']);
+    const storeActions = new Set(
+      worker.filter((s) => asList(s.Resource).some((r) => arnText(r).startsWith('arn:aws:s3:::lab-'))).flatMap((s) => asList(s.Action)),
+    );
+    expect([...storeActions].sort()).toEqual(
+      [
+        's3:AbortMultipartUpload',
+        's3:DeleteObject',
+        's3:GetBucketVersioning',
+        's3:GetObject',
+        's3:GetObjectTagging',
+        's3:ListBucket',
+        's3:ListMultipartUploadParts',
+        's3:PutObject',
+        's3:PutObjectTagging',
+      ].sort(),
+    );
 
-    for (const fn of [stack.scanner, stack.reporter]) {
-      const storeDeletes = roleStatements(stack, fn, template)
-        .filter((s) => asList(s.Action).includes('s3:DeleteObject'))
-        .flatMap((s) => asList(s.Resource).map(arnText))
-        .filter((arn) => arn.includes('lab-'));
-      expect(storeDeletes).toEqual([]);
+    for (const fn of [collector.scanner, collector.reporter]) {
+      const onStores = roleStatements(stack, fn, template).filter((s) =>
+        asList(s.Resource).some((r) => arnText(r).includes('lab-')),
+      );
+      expect(onStores).toEqual([]);
     }
   });
 
-  it('lists the store buckets only under the sections', () => {
+  it('lists the store buckets only under the sections and quarantine folders, and only the worker', () => {
     const stack = makeStack();
     const template = Template.fromStack(stack);
-    for (const fn of [stack.scanner, stack.worker]) {
-      const lists = roleStatements(stack, fn, template).filter(
-        (s) => s.Action === 's3:ListBucket' && arnText(s.Resource).startsWith('arn:aws:s3:::lab-'),
-      );
-      expect(Object.fromEntries(lists.map((s) => [arnText(s.Resource), s.Condition]))).toEqual({
-        'arn:aws:s3:::lab-dj-store': { StringLike: { 's3:prefix': ['proj/_hash/*', 'proj/_schema/*'] } },
-        'arn:aws:s3:::lab-cold': { StringLike: { 's3:prefix': ['h/*', 's/*'] } },
-      });
+    const lists = roleStatements(stack, stack.collector.worker, template).filter(
+      (s) => s.Action === 's3:ListBucket' && arnText(s.Resource).startsWith('arn:aws:s3:::lab-'),
+    );
+    expect(Object.fromEntries(lists.map((s) => [arnText(s.Resource), s.Condition]))).toEqual({
+      'arn:aws:s3:::lab-dj-store': { StringLike: { 's3:prefix': ['proj/_hash/*', 'proj/_schema/*', 'proj/_djgc/quarantine/*'] } },
+      'arn:aws:s3:::lab-cold': { StringLike: { 's3:prefix': ['h/*', 's/*', '_djgc/quarantine/*'] } },
+    });
+  });
+
+  it('scopes every role\'s writes in the report bucket to the run-folder paths it writes, and lets none delete there', () => {
+    const stack = makeStack();
+    const { collector } = stack;
+    const template = Template.fromStack(stack);
+    const reporterWrites = [
+      'history.html',
+      'index.json',
+      'latest.json',
+      'locks/*',
+      'runs/*/failed/*',
+      'runs/*/notified',
+      'runs/*/report.html',
+      'runs/*/report.json',
+      'runs/*/report.txt',
+    ];
+    const expected = {
+      scanner: {
+        writes: [...reporterWrites, 'runs/*/approved.json', 'runs/*/plan.json', 'runs/*/refs/*'].sort(),
+        reads: ['index.json', 'locks/*', 'runs/*'],
+      },
+      worker: {
+        writes: [
+          'runs/*/batches/*',
+          'runs/*/failed/*',
+          'runs/*/listing/*',
+          'runs/*/orphans/*',
+          'runs/*/purged/*',
+          'runs/*/quarantined/*',
+          'runs/*/restored/*',
+          'runs/*/shards/*',
+        ],
+        reads: ['runs/*'],
+      },
+      reporter: { writes: reporterWrites, reads: ['index.json', 'locks/*', 'runs/*'] },
+    };
+    for (const [name, access] of Object.entries(expected)) {
+      const statements = roleStatements(stack, collector[name as 'scanner'], template);
+      expect(reportBucketKeys(stack, statements, 's3:PutObject'), `${name} writes`).toEqual(access.writes);
+      expect(reportBucketKeys(stack, statements, 's3:GetObject'), `${name} reads`).toEqual(access.reads);
+      expect(reportBucketKeys(stack, statements, 's3:DeleteObject'), `${name} deletes`).toEqual([]);
     }
   });
 
@@ -353,18 +462,19 @@ describe('IAM', () => {
     for (const s of s3Statements) {
       expect(asList(s.Action)).not.toContain('s3:*');
       expect(asList(s.Resource)).not.toContain('*');
-      for (const arn of asList(s.Resource).map(arnText)) expect(arn).not.toMatch(/^arn:aws:s3:::[^/]*\*|^arn:aws:s3:::[^/]+\/\*$/);
+      for (const arn of asList(s.Resource).map(arnText)) expect(arn).not.toMatch(/^arn:aws:s3:::[^/]*\*|^arn:aws:s3:::[^/]+\/\*$|\}\/\*$/);
     }
   });
 
   it('lets the scanner and worker read the database secret and the reporter not', () => {
     const stack = makeStack();
+    const { collector } = stack;
     const template = Template.fromStack(stack);
     const readers = (fn: { role?: unknown }) =>
       roleStatements(stack, fn, template).filter((s) => asList(s.Action).includes('secretsmanager:GetSecretValue'));
-    expect(readers(stack.scanner).map((s) => s.Resource)).toEqual([SECRET_ARN]);
-    expect(readers(stack.worker).map((s) => s.Resource)).toEqual([SECRET_ARN]);
-    expect(readers(stack.reporter)).toEqual([]);
+    expect(readers(collector.scanner).map((s) => s.Resource)).toEqual([SECRET_ARN]);
+    expect(readers(collector.worker).map((s) => s.Resource)).toEqual([SECRET_ARN]);
+    expect(readers(collector.reporter)).toEqual([]);
   });
 });
 
@@ -374,15 +484,58 @@ describe('VPC placement', () => {
     const network = new Stack(app, 'Network');
     const vpc = new ec2.Vpc(network, 'Vpc', { maxAzs: 2, natGateways: 1 });
     const stack = makeStack({ vpc }, app);
+    const { collector } = stack;
     const template = Template.fromStack(stack);
-    const sg = logicalId(stack, stack.databaseClientSecurityGroup!);
+    const sg = logicalId(stack, collector.databaseClientSecurityGroup!);
     const fn = (f: { node: { defaultChild?: unknown } }) =>
       (template.findResources('AWS::Lambda::Function') as Resources)[logicalId(stack, f)]!.Properties;
-    for (const inside of [stack.scanner, stack.worker]) {
+    for (const inside of [collector.scanner, collector.worker]) {
       expect(fn(inside).VpcConfig.SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [sg, 'GroupId'] }]);
       expect(fn(inside).VpcConfig.SubnetIds).toHaveLength(2);
     }
-    expect(fn(stack.reporter).VpcConfig).toBeUndefined();
+    expect(fn(collector.reporter).VpcConfig).toBeUndefined();
+  });
+
+  it('grants the network-interface actions a VPC function needs instead of a managed policy with logs:* on *', () => {
+    const stack = makeStack({ vpcAttributes: { vpcId: 'vpc-0abc1234', subnetIds: ['subnet-0abc1234'] } });
+    const { collector } = stack;
+    const template = Template.fromStack(stack);
+    for (const role of Object.values(template.findResources('AWS::IAM::Role') as Resources)) {
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+    const statements = Object.values(template.findResources('AWS::IAM::Policy') as Resources).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as any[],
+    );
+    for (const s of statements) {
+      const logs = asList(s.Action).filter((a: string) => a.startsWith('logs:'));
+      if (logs.length) expect(asList(s.Resource), JSON.stringify(s)).not.toContain('*');
+      expect(asList(s.Action)).not.toContain('logs:*');
+    }
+    const eni = [
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:CreateNetworkInterface',
+      'ec2:DeleteNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeSubnets',
+      'ec2:UnassignPrivateIpAddresses',
+    ];
+    const functions = template.findResources('AWS::Lambda::Function') as Resources;
+    for (const [fn, inVpc] of [
+      [collector.scanner, true],
+      [collector.worker, true],
+      [collector.reporter, false],
+    ] as const) {
+      const ec2Actions = roleStatements(stack, fn, template)
+        .filter((s) => asList(s.Action).some((a: string) => a.startsWith('ec2:')))
+        .flatMap((s) => {
+          expect(s.Resource).toBe('*');
+          return asList(s.Action).filter((a: string) => a.startsWith('ec2:'));
+        });
+      expect(ec2Actions.sort()).toEqual(inVpc ? eni : []);
+      // Lambda checks the network-interface permissions when it creates the function.
+      const policyId = stack.getLogicalId((fn.role as iam.Role).node.findChild('DefaultPolicy').node.defaultChild as never);
+      if (inVpc) expect(functions[logicalId(stack, fn)]!.DependsOn).toContain(policyId);
+    }
   });
 
   it('imports a VPC by IDs without lookups', () => {
@@ -390,9 +543,10 @@ describe('VPC placement', () => {
       vpcAttributes: { vpcId: 'vpc-0abc1234', subnetIds: ['subnet-0abc1234', 'subnet-0def5678'], securityGroupIds: ['sg-0abc1234'] },
     });
     const template = Template.fromStack(stack);
-    const vpcConfig = (template.findResources('AWS::Lambda::Function') as Resources)[logicalId(stack, stack.worker)]!.Properties.VpcConfig;
+    const vpcConfig = (template.findResources('AWS::Lambda::Function') as Resources)[logicalId(stack, stack.collector.worker)]!.Properties
+      .VpcConfig;
     expect(vpcConfig).toEqual({ SubnetIds: ['subnet-0abc1234', 'subnet-0def5678'], SecurityGroupIds: ['sg-0abc1234'] });
-    expect(stack.databaseClientSecurityGroup).toBeUndefined();
+    expect(stack.collector.databaseClientSecurityGroup).toBeUndefined();
     expect(() => makeStack({ vpcAttributes: { vpcId: 'vpc-1', subnetIds: ['subnet-0abc1234'] } })).toThrow(/not a VPC ID/);
   });
 });
@@ -400,8 +554,17 @@ describe('VPC placement', () => {
 describe('cdk-nag AwsSolutions', () => {
   it.each([
     ['defaults', {}],
-    ['full configuration in a VPC', { notificationEmails: ['ops@lab.org'], mode: 'collect', vpcAttributes: { vpcId: 'vpc-0abc1234', subnetIds: ['subnet-0abc1234'] } }],
-    ['placeholder secret, no stores', { stores: {}, databaseSecretArn: undefined }],
+    [
+      'full configuration in a VPC',
+      {
+        alarms: { emails: ['ops@lab.org'] },
+        mode: 'collect',
+        vpcAttributes: { vpcId: 'vpc-0abc1234', subnetIds: ['subnet-0abc1234'] },
+        foreignStores: { other: 'the other lab' },
+        stores: { ...STORES, other: { protocol: 'file', location: '/mnt/other' } },
+      },
+    ],
+    ['placeholder secret, no stores', { stores: {}, database: undefined }],
   ] as const)('reports no unacknowledged finding (%s)', (_name, props) => {
     const stack = makeStack(props as Partial<DjgcStackProps>);
     const report = new AwsSolutionsChecks().validateScope(stack);
@@ -410,7 +573,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   it('still flags what is not acknowledged', () => {
     const stack = makeStack();
-    stack.worker.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:*'], resources: ['*'] }));
+    stack.collector.worker.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:*'], resources: ['*'] }));
     const report = new AwsSolutionsChecks().validateScope(stack);
     expect(report.violations.map((v) => v.ruleName)).toContain('AwsSolutions-IAM5[Action::s3:*]');
   });
@@ -418,18 +581,30 @@ describe('cdk-nag AwsSolutions', () => {
 
 describe('settings', () => {
   const invalid: [string, Partial<DjgcStackProps>, RegExp][] = [
-    ['a file store', { stores: { main: { protocol: 'file', location: '/data' } } }, /stores\.main uses protocol "file"/],
+    ['a file store', { stores: { main: { protocol: 'file', location: '/data' } } }, /stores\.main uses protocol "file".*declare it in foreignStores/],
     ['credentials in a store', { stores: { main: { protocol: 's3', bucket: 'abc', access_key: 'AKIA' } } }, /stores\.main\.access_key is set/],
     ['a missing bucket', { stores: { main: { protocol: 's3' } } }, /stores\.main\.bucket must be an S3 bucket name/],
     ['a non-AWS endpoint', { stores: { main: { protocol: 's3', bucket: 'abc', endpoint: 'minio.lab:9000' } } }, /not an Amazon S3 endpoint/],
     ['a wildcard prefix', { stores: { main: { protocol: 's3', bucket: 'abc', hash_prefix: '_h*' } } }, /hash_prefix "_h\*" contains/],
     ['an unknown default', { stores: { default: 'x', main: { protocol: 's3', bucket: 'abc' } } }, /stores\.default is "x"/],
+    ['an unknown filepath_default', { stores: { filepath_default: 'x', main: { protocol: 's3', bucket: 'abc' } } }, /stores\.filepath_default is "x"/],
+    ['a section inside the quarantine folder', { stores: { main: { protocol: 's3', bucket: 'abc', hash_prefix: '_djgc/quarantine/h' } } }, /overlap/],
     ['an unknown scope store', { scope: { store: 'nope' } }, /scope\.store is "nope"/],
     ['one worker', { workerConcurrency: 1 }, /workerConcurrency must be an integer from 2/],
     ['no grace', { graceHours: 0 }, /graceHours must be a number of at least 1/],
     ['a bad mode', { mode: 'delete' as never }, /mode must be "dry-run" or "collect"/],
-    ['a bad e-mail', { notificationEmails: ['ops'] }, /not an e-mail address/],
-    ['a bad secret ARN', { databaseSecretArn: 'djgc/db' }, /not a Secrets Manager secret ARN/],
+    ['a bad e-mail', { alarms: { emails: ['ops'] } }, /alarms\.emails contains "ops", which is not an e-mail address/],
+    ['a bad secret ARN', { database: { secretArn: 'djgc/db' } }, /database\.secretArn "djgc\/db" is not a Secrets Manager secret ARN/],
+    ['a host without backend', { database: { secretArn: SECRET_ARN, host: 'db' } }, /only together with database\.backend/],
+    ['a bad TLS flag', { database: { secretArn: SECRET_ARN, tls: 'yes' as never } }, /database\.tls must be true or false/],
+    ['a foreign store without reason', { foreignStores: { cold: '' } }, /foreignStores\.cold needs a reason/],
+    ['ignored schemas as a list', { ignoredSchemas: ['scratch'] as never }, /ignoredSchemas must map each schema to the reason/],
+    ['a foreign scope store', { scope: { store: 'cold' }, foreignStores: { cold: 'archive of the other lab' } }, /which foreignStores declares foreign/],
+    ['an ignored scope schema', { scope: { schemas: ['scratch'] }, ignoredSchemas: { scratch: 'tmp' } }, /scope\.schemas names "scratch", which ignoredSchemas leaves alone/],
+    ['an orphan fraction above 100', { alarms: { orphanFractionPercent: 150 } }, /alarms\.orphanFractionPercent must be a percentage/],
+    ['a missed-run window beyond a week', { alarms: { missedRunHours: 200 } }, /alarms\.missedRunHours must be an integer from 1 to 168/],
+    ['a bad service name', { serviceName: 'dj gc' }, /serviceName must be 1 to 64/],
+    ['subnets without a VPC', { vpcSubnets: { subnets: [] } }, /vpcSubnets and securityGroups need vpc/],
   ];
   it.each(invalid)('rejects %s with a message naming it', (_name, props, message) => {
     expect(() => makeStack(props)).toThrow(message);
@@ -438,17 +613,25 @@ describe('settings', () => {
   it('reads the app context, strings from -c as well as JSON from cdk.json', () => {
     const context: Partial<Record<ContextKey, unknown>> = {
       stores: JSON.stringify(STORES),
+      foreignStores: '{"other":"the other lab"}',
+      ignoredSchemas: { scratch: 'temporary' },
       databaseSecretArn: SECRET_ARN,
       databaseBackend: 'mysql',
       databasePort: '3307',
+      databaseTls: 'false',
       schedule: 'off',
       schemas: 'lab, imaging',
       store: 'main',
       mode: 'collect',
       graceHours: '48',
       notificationEmails: ['ops@lab.org'],
+      orphanFractionPercent: '30',
+      missedRunHours: 36,
+      scannerEphemeralStorageMiB: '4096',
+      workerMemoryMiB: 2048,
       workerConcurrency: 3,
       logRetentionDays: '30',
+      serviceName: 'djgc-lab',
       vpcId: 'vpc-0abc1234',
       subnetIds: 'subnet-0abc1234,subnet-0def5678',
     };
@@ -456,31 +639,39 @@ describe('settings', () => {
     expect(stackName).toBe('Djgc');
     expect(props).toMatchObject({
       stores: STORES,
-      databaseSecretArn: SECRET_ARN,
-      database: { backend: 'mysql', port: 3307 },
+      foreignStores: { other: 'the other lab' },
+      ignoredSchemas: { scratch: 'temporary' },
+      database: { secretArn: SECRET_ARN, backend: 'mysql', port: 3307, tls: false },
       schedule: false,
       scope: { schemas: ['lab', 'imaging'], store: 'main' },
       mode: 'collect',
       graceHours: 48,
-      notificationEmails: ['ops@lab.org'],
+      alarms: { emails: ['ops@lab.org'], orphanFractionPercent: 30, missedRunHours: 36 },
+      sizing: { scanner: { ephemeralStorageMiB: 4096 }, worker: { memoryMiB: 2048 } },
       workerConcurrency: 3,
       logRetention: 30,
+      serviceName: 'djgc-lab',
       vpcAttributes: { vpcId: 'vpc-0abc1234', subnetIds: ['subnet-0abc1234', 'subnet-0def5678'] },
     });
+    expect(props.sizing?.scanner).not.toHaveProperty('memoryMiB');
+    const empty = appConfig(() => undefined, {}).props;
+    expect([empty.database, empty.alarms, empty.sizing, empty.scope]).toEqual([undefined, undefined, undefined, undefined]);
     expect(appConfig(() => undefined, { DJ_STORES: JSON.stringify(STORES) }).props.stores).toEqual(STORES);
     expect(() => appConfig((key) => (key === 'stores' ? '{main:' : undefined), {})).toThrow(/context stores is not valid JSON/);
+    expect(() => appConfig((key) => (key === 'foreignStores' ? '{x' : undefined), {})).toThrow(/context foreignStores is not valid JSON/);
     expect(() => appConfig((key) => (key === 'graceHours' ? 'a day' : undefined), {})).toThrow(/context graceHours must be a number/);
   });
 });
 
 describe('cdk synth', () => {
+  // A real synth bundles the three handlers with esbuild: generous timeouts, for a loaded machine.
   it('bundles the three handlers with esbuild (no Docker) and passes cdk-nag in the app', async () => {
     const out = mkdtempSync(join(tmpdir(), 'djgc-synth-'));
     try {
       await promisify(execFile)(
         'npx',
         ['cdk', 'synth', '--quiet', '--no-notices', '-o', out, '-c', `stores=${JSON.stringify(STORES)}`, '-c', `databaseSecretArn=${SECRET_ARN}`],
-        { cwd: REPO_ROOT, env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' }, timeout: 120_000 },
+        { cwd: REPO_ROOT, env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' }, timeout: 300_000 },
       );
       const assets = readdirSync(out).filter((d) => d.startsWith('asset.') && statSync(join(out, d)).isDirectory());
       const bundles = assets.filter((d) => existsSync(join(out, d, 'index.mjs')));
@@ -493,5 +684,5 @@ describe('cdk synth', () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 320_000);
 });
