@@ -24,6 +24,7 @@ export const CONTEXT_MAPPING = {
   store: 'scope.store',
   mode: 'mode',
   graceHours: 'graceHours',
+  graceFloorHours: 'graceFloorHours',
   notificationEmails: 'alarms.emails',
   orphanFractionPercent: 'alarms.orphanFractionPercent',
   missedRunHours: 'alarms.missedRunHours',
@@ -150,6 +151,7 @@ export function appConfig(context: (key: ContextKey) => unknown, env: NodeJS.Pro
       scope: defined({ schemas, store }),
       mode: text('mode') as DjgcStackProps['mode'],
       graceHours: number('graceHours'),
+      graceFloorHours: number('graceFloorHours'),
       alarms: defined({
         emails: list('notificationEmails'),
         orphanFractionPercent: number('orphanFractionPercent'),

@@ -41,6 +41,8 @@ const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const HANDLERS = join(REPO_ROOT, 'functions', 'handlers');
 
 const SCANNER_TIMEOUT = Duration.minutes(15);
+/** Deliveries of a shard message; the worker records the shard as failed on the last one. */
+const WORK_MAX_RECEIVE_COUNT = 3;
 const WORKER_TIMEOUT = Duration.minutes(15);
 const REPORTER_TIMEOUT = Duration.minutes(5);
 /** AWS guidance for SQS event sources: visibility timeout at least six times the function timeout. */
@@ -144,7 +146,7 @@ export class DjgcCollector extends Construct {
 
     // Nothing consumes the work dead-letter queue: a failed shard waits there (and alarms) until redriven.
     this.workDeadLetterQueue = this.queue('WorkDeadLetterQueue', REPORTER_TIMEOUT, Duration.days(14));
-    this.workQueue = this.queue('WorkQueue', WORKER_TIMEOUT, Duration.days(4), { queue: this.workDeadLetterQueue, maxReceiveCount: 3 });
+    this.workQueue = this.queue('WorkQueue', WORKER_TIMEOUT, Duration.days(4), { queue: this.workDeadLetterQueue, maxReceiveCount: WORK_MAX_RECEIVE_COUNT });
     this.resultsDeadLetterQueue = this.queue('ResultsDeadLetterQueue', REPORTER_TIMEOUT, Duration.days(14));
     this.resultsQueue = this.queue('ResultsQueue', REPORTER_TIMEOUT, Duration.days(4), {
       queue: this.resultsDeadLetterQueue,
@@ -339,6 +341,8 @@ export class DjgcCollector extends Construct {
       DJGC_STORE: settings.store ?? '',
       DJGC_MODE: settings.mode,
       DJGC_GRACE_HOURS: String(settings.graceHours),
+      DJGC_GRACE_FLOOR_HOURS: String(settings.graceFloorHours),
+      DJGC_MAX_RECEIVE_COUNT: String(WORK_MAX_RECEIVE_COUNT),
       DJGC_RUN_TIMEOUT_MINUTES: String(settings.runTimeoutMinutes),
       DJGC_COOLDOWN_MINUTES: String(settings.cooldownMinutes),
       DJGC_DB_TLS: String(settings.database.tls),

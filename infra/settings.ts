@@ -1,3 +1,4 @@
+import { GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS } from '../functions/engine/model/options.js';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { schedulePeriod, ScheduleExpressionError } from './schedule-period.js';
 import { storeLayout, storeNames, STORE_POINTER_KEYS, type DataJointStores, type StoreLayout } from './store-sections.js';
@@ -73,7 +74,10 @@ export interface DjgcOptions {
   readonly scheduleTimezone?: string;
   readonly scope?: DjgcScope;
   readonly mode?: DjgcMode;
+  /** Hours; never below graceFloorHours. Default 24. */
   readonly graceHours?: number;
+  /** A collect (scheduled or from the console) with a shorter grace period is refused. Default 24, at least 1. */
+  readonly graceFloorHours?: number;
   readonly alarms?: DjgcAlarmProps;
   readonly sizing?: DjgcSizing;
   /** Workers running at once: the cap that protects the database. Default 5. */
@@ -103,6 +107,7 @@ export interface DjgcSettings {
   readonly store: string | undefined;
   readonly mode: DjgcMode;
   readonly graceHours: number;
+  readonly graceFloorHours: number;
   readonly stores: DataJointStores;
   readonly foreignStores: Record<string, string>;
   readonly ignoredSchemas: Record<string, string>;
@@ -313,10 +318,16 @@ export function resolveSettings(options: DjgcOptions): DjgcSettings {
   if (mode !== 'dry-run' && mode !== 'collect') {
     throw new DjgcSettingsError(`mode must be "dry-run" or "collect", got ${JSON.stringify(mode)}.`);
   }
-  const graceHours = options.graceHours ?? 24;
-  if (typeof graceHours !== 'number' || !Number.isFinite(graceHours) || graceHours < 1) {
+  const graceFloorHours = options.graceFloorHours ?? GRACE_FLOOR_HOURS;
+  if (typeof graceFloorHours !== 'number' || !Number.isFinite(graceFloorHours) || graceFloorHours < 1) {
     throw new DjgcSettingsError(
-      `graceHours must be a number of at least 1, got ${JSON.stringify(options.graceHours)}: DataJoint uploads objects before their row is committed, so younger objects may still be on their way to being referenced.`,
+      `graceFloorHours must be a number of at least 1, got ${JSON.stringify(options.graceFloorHours)}: DataJoint uploads objects before their row is committed, so younger objects may still be on their way to being referenced.`,
+    );
+  }
+  const graceHours = options.graceHours ?? GRACE_DEFAULT_HOURS;
+  if (typeof graceHours !== 'number' || !Number.isFinite(graceHours) || graceHours < graceFloorHours) {
+    throw new DjgcSettingsError(
+      `graceHours must be a number of at least graceFloorHours (${graceFloorHours}), got ${JSON.stringify(options.graceHours)}: DataJoint uploads objects before their row is committed, so younger objects may still be on their way to being referenced. Lower graceFloorHours (at least 1) on purpose to allow a shorter grace period.`,
     );
   }
   const logLevel = options.logLevel ?? 'INFO';
@@ -337,6 +348,7 @@ export function resolveSettings(options: DjgcOptions): DjgcSettings {
     store,
     mode,
     graceHours,
+    graceFloorHours,
     stores: options.stores,
     foreignStores,
     ignoredSchemas,
