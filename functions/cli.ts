@@ -8,9 +8,10 @@ import { openStore, physicalRoot } from './stores/index.js';
 import { RunFolder } from './engine/run/run-folder.js';
 import { LocalFolderStorage } from './pipeline/local-folder-storage.js';
 import { ConfigurationError, describeError } from './engine/model/errors.js';
-import { DEFAULT_RUN_OPTIONS, GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS, type RunMode } from './engine/model/options.js';
+import { DEFAULT_RUN_OPTIONS, GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS, RETENTION_DEFAULT_HOURS, type Removal, type RunMode } from './engine/model/options.js';
 import { parseDuration } from './cli/duration.js';
 import { executeRun } from './cli/execute.js';
+import { restoreQuarantined } from './engine/run/restore.js';
 import { runDemo } from './demo/run-demo.js';
 
 interface CommonFlags {
@@ -25,6 +26,13 @@ interface CommonFlags {
   runDir: string;
   legacyRootLayout: boolean;
   concurrency: number;
+  removal: Removal;
+  /** Hours. */
+  retention: number;
+  /** Seconds. */
+  transactionWait: number;
+  maxOrphanFraction: number;
+  minReferenceRatio: number;
   progress: boolean;
   confirm?: boolean;
   approve?: string;
@@ -34,6 +42,12 @@ const EXIT_ERRORS = 1;
 /** A local run whose process is gone frees its lock at once; one still running holds it this long at most. */
 const LOCAL_RUN_TIMEOUT_MINUTES = 24 * 60;
 const EXIT_USAGE = 2;
+
+function fraction(text: string): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new InvalidArgumentError('expected a fraction from 0 to 1, e.g. 0.5');
+  return value;
+}
 
 function positiveInt(text: string): number {
   const value = Number(text);
@@ -65,6 +79,11 @@ function withCommonOptions(command: Command): Command {
     .option('--run-dir <dir>', 'where run folders and reports are written', 'djgc-runs')
     .option('--legacy-root-layout', 'also collect schema-addressed objects at the store root, as DataJoint ≤ 2.3.0 wrote them', false)
     .addOption(new Option('--concurrency <n>', 'columns read and shards swept at once').default(4).argParser(positiveInt))
+    .addOption(new Option('--removal <how>', 'collect: move orphans to the store\'s quarantine area, or delete them at once').choices(['quarantine', 'delete']).default('quarantine'))
+    .addOption(new Option('--retention <duration>', 'quarantined objects are purged by a later collect after this long').default(RETENTION_DEFAULT_HOURS, '7d').argParser(hours))
+    .addOption(new Option('--transaction-wait <duration>', 'how long a removal waits for open write transactions before keeping its objects for the next run').default(DEFAULT_RUN_OPTIONS.transactionWaitSeconds, '5m').argParser((t: string) => hours(t) * 3600))
+    .addOption(new Option('--max-orphan-fraction <fraction>', 'a shard with more orphans than this fraction of its objects removes nothing (1: no limit)').default(DEFAULT_RUN_OPTIONS.maxOrphanFraction).argParser(fraction))
+    .addOption(new Option('--min-reference-ratio <fraction>', 'a run reading fewer references than this fraction of the previous run removes nothing (0: no limit)').default(DEFAULT_RUN_OPTIONS.minReferenceRatio).argParser(fraction))
     .option('--no-progress', 'no progress bars (they are drawn only on a terminal anyway)');
 }
 
@@ -86,7 +105,7 @@ async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags,
         now: () => new Date(),
       },
       flags.approve !== undefined
-        ? { approveRun: flags.approve, graceHours: flags.grace, concurrency: flags.concurrency }
+        ? { approveRun: flags.approve, graceHours: flags.grace, concurrency: flags.concurrency, removal: flags.removal }
         : {
             options: {
               ...DEFAULT_RUN_OPTIONS,
@@ -96,6 +115,11 @@ async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags,
               graceHours: flags.grace,
               legacyRootLayout: flags.legacyRootLayout,
               concurrency: flags.concurrency,
+              removal: flags.removal,
+              retentionHours: flags.retention,
+              transactionWaitSeconds: flags.transactionWait,
+              maxOrphanFraction: flags.maxOrphanFraction,
+              minReferenceRatio: flags.minReferenceRatio,
             },
           },
       { json: flags.json, verbose: flags.verbose, progress: flags.progress && process.stderr.isTTY === true, unconfirmedCollect: unconfirmed },
@@ -162,6 +186,29 @@ async function main(argv: string[]): Promise<number> {
   });
 
   program
+    .command('restore')
+    .description('put back the objects a collect moved to the quarantine area (all of a run, or one path)')
+    .argument('<runId>', 'the run that quarantined them (its report names it)')
+    .option('--path <path>', 'only this original path, e.g. _hash/my_lab/…')
+    .option('--store <name>', 'only this store; default: every configured store')
+    .option('--json', 'print what was restored as JSON', false)
+    .action(async (runId: string, flags: { path?: string; store?: string; json: boolean }) => {
+      const config = loadDjConfig();
+      const outcome = await restoreQuarantined(
+        { stores: config.stores, defaultStore: config.defaultStore, rootOf: physicalRoot, openStore },
+        runId,
+        { ...(flags.path !== undefined ? { path: flags.path } : {}), ...(flags.store !== undefined ? { store: flags.store } : {}) },
+      );
+      if (flags.json) process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+      else {
+        for (const path of outcome.restored) process.stdout.write(`restored ${path}\n`);
+        for (const [path, why] of Object.entries(outcome.kept)) process.stderr.write(`kept in quarantine ${path}: ${why}\n`);
+        process.stdout.write(`${outcome.restored.length} restored, ${Object.keys(outcome.kept).length} kept in quarantine\n`);
+      }
+      if (Object.keys(outcome.kept).length > 0) exitCode = EXIT_ERRORS;
+    });
+
+  program
     .command('demo')
     .description('scan and collect a demonstration schema on an embedded PostgreSQL and a local folder (no setup needed)')
     .option('--dir <dir>', 'folder for the demonstration store and reports', '.djgc-demo')
@@ -186,6 +233,11 @@ async function main(argv: string[]): Promise<number> {
           runDir: 'djgc-runs',
           legacyRootLayout: false,
           concurrency: DEFAULT_RUN_OPTIONS.concurrency,
+          removal: DEFAULT_RUN_OPTIONS.removal,
+          retention: DEFAULT_RUN_OPTIONS.retentionHours,
+          transactionWait: DEFAULT_RUN_OPTIONS.transactionWaitSeconds,
+          maxOrphanFraction: DEFAULT_RUN_OPTIONS.maxOrphanFraction,
+          minReferenceRatio: DEFAULT_RUN_OPTIONS.minReferenceRatio,
           progress: true,
         },
         'dry-run',

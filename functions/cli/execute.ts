@@ -46,7 +46,7 @@ export async function executeRun(
       output.out(`This was a dry run. To delete these ${report.orphaned} objects, run the same command with --confirm.\n`);
     }
   }
-  return { report, exitCode: report.errors.length > 0 ? 1 : 0 };
+  return { report, exitCode: report.errors > 0 ? 1 : 0 };
 }
 
 async function listOrphans(folder: RunFolder, report: Report, output: Output): Promise<void> {

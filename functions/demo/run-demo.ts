@@ -42,7 +42,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       declared: NO_DECLARATIONS,
       now: () => new Date(),
     };
-    const run = (mode: RunMode) => ({ options: { ...DEFAULT_RUN_OPTIONS, mode } });
+    const run = (mode: RunMode, retentionHours = DEFAULT_RUN_OPTIONS.retentionHours) => ({ options: { ...DEFAULT_RUN_OPTIONS, mode, retentionHours } });
     const flags = { json: options.json, verbose: options.verbose, progress: false };
     say('== djgc scan (dry run) ==\n');
     const scan = await executeRun(deps, run('dry-run'), flags, output);
@@ -50,7 +50,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const collect = await executeRun(deps, run('collect'), flags, output);
     say('\n== djgc scan again ==\n');
     const after = await executeRun(deps, run('dry-run'), flags, output);
-    return Math.max(scan.exitCode, collect.exitCode, after.exitCode);
+    say('\n== djgc collect --confirm --retention 0 (purges the quarantine) ==\n');
+    const purge = await executeRun(deps, run('collect', 0), flags, output);
+    return Math.max(scan.exitCode, collect.exitCode, after.exitCode, purge.exitCode);
   } finally {
     await db.close();
   }

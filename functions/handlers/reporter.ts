@@ -16,7 +16,7 @@ let context: PipelineContext | undefined;
 async function reportRecord(record: ParsedRecord<SqsRecord, ResultMessage>): Promise<void> {
   const deps = reporterDependencies((context ??= pipelineContext()));
   const report = await reportRun(deps, record.body.runId);
-  if (report) logger.info('run reported', { runId: report.run_id, complete: report.complete, errors: report.errors.length });
+  if (report) logger.info('run reported', { runId: report.run_id, complete: report.complete, errors: report.errors });
 }
 
 /** "Shard done" notices from the results queue, or the schedule's `{"action": "finalize-overdue"}`. */

@@ -11,13 +11,23 @@ export const ScanRequestSchema = z.strictObject({
   store: z.string().min(1).max(128).optional(),
   mode: z.enum(['dry-run', 'collect']).optional(),
   graceHours: z.number().min(0).max(24 * 365).optional(),
+  removal: z.enum(['quarantine', 'delete']).optional(),
+  retentionHours: z.number().min(0).max(24 * 365).optional(),
+  maxOrphanFraction: z.number().min(0).max(1).optional(),
+  minReferenceRatio: z.number().min(0).max(1).optional(),
   approveRun: z.string().regex(/^[0-9A-Za-z-]+$/, 'must be a run id such as 2026-11-23T03-00-00-000Z-a1b2c3').optional(),
 });
 export type ScanRequest = z.infer<typeof ScanRequestSchema>;
 
 /** The scanner's request from its payload, with the stack's defaults for what it leaves out. */
 export function runRequestOf(request: ScanRequest, defaults: PipelineSettings['defaults']): RunRequest {
-  if (request.approveRun) return { approveRun: request.approveRun, ...(request.graceHours !== undefined ? { graceHours: request.graceHours } : {}) };
+  if (request.approveRun) {
+    return {
+      approveRun: request.approveRun,
+      removal: request.removal ?? defaults.removal,
+      ...(request.graceHours !== undefined ? { graceHours: request.graceHours } : {}),
+    };
+  }
   const store = request.store ?? defaults.store;
   return {
     options: {
@@ -26,6 +36,10 @@ export function runRequestOf(request: ScanRequest, defaults: PipelineSettings['d
       ...(store !== undefined ? { store } : {}),
       mode: request.mode ?? defaults.mode,
       graceHours: request.graceHours ?? defaults.graceHours,
+      removal: request.removal ?? defaults.removal,
+      retentionHours: request.retentionHours ?? defaults.retentionHours,
+      ...(request.maxOrphanFraction !== undefined ? { maxOrphanFraction: request.maxOrphanFraction } : {}),
+      ...(request.minReferenceRatio !== undefined ? { minReferenceRatio: request.minReferenceRatio } : {}),
     },
   };
 }

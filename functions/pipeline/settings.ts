@@ -1,6 +1,6 @@
 import { loadDjConfig } from '../config/datajoint.js';
 import { ConfigurationError } from '../engine/model/errors.js';
-import { GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS, type RunMode } from '../engine/model/options.js';
+import { GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS, RETENTION_DEFAULT_HOURS, type Removal, type RunMode } from '../engine/model/options.js';
 import type { LifecycleSettings } from '../engine/run/ports.js';
 import type { Declarations } from '../engine/model/plan.js';
 import { loadDjgcConfig } from '../config/djgc.js';
@@ -24,7 +24,7 @@ export interface PipelineSettings {
   };
   stores: Record<string, StoreSpec>;
   defaultStore: string | null;
-  defaults: { schemas: string[]; store?: string; mode: RunMode; graceHours: number };
+  defaults: { schemas: string[]; store?: string; mode: RunMode; graceHours: number; removal: Removal; retentionHours: number };
   lifecycle: LifecycleSettings;
   /** DJGC_FOREIGN_STORES, DJGC_IGNORED_SCHEMAS, DJGC_IGNORED_DATABASES (JSON objects name → reason). */
   declared: Declarations;
@@ -46,6 +46,12 @@ function number(env: NodeJS.ProcessEnv, name: string, fallback: number): number 
   const value = Number(text);
   if (!Number.isFinite(value) || value < 0) throw new ConfigurationError(`environment variable ${name} must be a non-negative number, got '${text}'`);
   return value;
+}
+
+function removalOf(text: string | undefined): Removal {
+  if (text === undefined || text === '' || text === 'quarantine') return 'quarantine';
+  if (text === 'delete') return 'delete';
+  throw new ConfigurationError(`DJGC_REMOVAL must be 'quarantine' or 'delete', got '${text}'`);
 }
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSettings {
@@ -79,6 +85,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSett
       ...(env.DJGC_STORE ? { store: env.DJGC_STORE } : {}),
       mode,
       graceHours: number(env, 'DJGC_GRACE_HOURS', GRACE_DEFAULT_HOURS),
+      removal: removalOf(env.DJGC_REMOVAL),
+      retentionHours: number(env, 'DJGC_RETENTION_HOURS', RETENTION_DEFAULT_HOURS),
     },
     lifecycle: {
       runTimeoutMinutes: number(env, 'DJGC_RUN_TIMEOUT_MINUTES', 60),

@@ -3,7 +3,7 @@ import { formatBytes, formatReport, type Report } from '../engine/phases/report.
 import type { Notifier } from '../engine/run/ports.js';
 import type { RunFolder } from '../engine/run/run-folder.js';
 
-const runStatusOf = (report: Report): 'ok' | 'partial' | 'failed' => (!report.complete ? 'partial' : report.errors.length > 0 ? 'failed' : 'ok');
+const runStatusOf = (report: Report): 'ok' | 'partial' | 'failed' => (!report.complete ? 'partial' : report.errors > 0 ? 'failed' : 'ok');
 
 /** Subject (at most 100 characters, as SNS requires) and body of the run's one notification. */
 export function notificationOf(report: Report, folder: RunFolder): { subject: string; body: string } {

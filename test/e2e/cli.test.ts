@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -187,7 +187,7 @@ describe('djgc on a file store', () => {
     expect(r.stdout).toContain('dry run: nothing deleted');
     expect(block(r.stdout, 'Hash-addressed storage')).toEqual({ referenced: 12, stored: 14, orphaned: 2 });
     expect(block(r.stdout, 'Schema-addressed storage')).toEqual({ referenced: 48, stored: 73, orphaned: 25 });
-    expect(block(r.stdout, 'Totals')).toEqual({ referenced: 60, stored: 87, orphaned: orphanPaths.length });
+    expect(block(r.stdout, 'Totals')).toEqual({ referenced: 36, stored: 87, orphaned: orphanPaths.length });
     expect(r.stdout).toContain('Errors: none');
     expect(r.stdout).toMatch(/Full report: .*\/djgc-runs\/runs\/[^/]+\/report\.json/);
     expect(await filesBelow(store)).toEqual(allPaths);
@@ -203,10 +203,13 @@ describe('djgc on a file store', () => {
       schema_paths_orphaned: 25,
       orphaned: 27,
       deleted: 0,
-      errors: [],
+      errors: 0,
       dry_run: true,
     });
     expect(await filesBelow(store)).toEqual(allPaths);
+    // Every key of DataJoint 2.3.2's collect() on the same fixture, with its value.
+    const datajoint = (JSON.parse(readFileSync(join(FIXTURE_DIR, 'ground-truth-postgres.json'), 'utf8')) as { datajoint_gc_dry_run: Record<string, unknown> }).datajoint_gc_dry_run;
+    for (const [key, value] of Object.entries(datajoint)) expect(report[key], key).toEqual(value);
   });
 
   it('collect without --confirm deletes nothing and says how to delete', async () => {
@@ -225,9 +228,9 @@ describe('djgc on a file store', () => {
       expect(unconfirmed.stderr).toContain('add --confirm');
       expect(await filesBelow(store)).toEqual(allPaths);
 
-      const approved = await djgc(project, ['collect', '--approve', dry.run_id, '--confirm', '--grace', '0', '--grace-floor', '0', '--json']);
+      const approved = await djgc(project, ['collect', '--approve', dry.run_id, '--confirm', '--grace', '0', '--grace-floor', '0', '--removal', 'delete', '--json']);
       expect(approved.code).toBe(0);
-      expect(JSON.parse(approved.stdout)).toMatchObject({ approved_run: dry.run_id, deleted: 27, errors: [], requests: { list: 0 } });
+      expect(JSON.parse(approved.stdout)).toMatchObject({ approved_run: dry.run_id, deleted: 27, errors: 0, requests: { list: 0 } });
       expect(await filesBelow(store)).toEqual(keptPaths);
 
       const again = await djgc(project, ['collect', '--approve', dry.run_id, '--confirm']);
@@ -248,7 +251,7 @@ describe('djgc on a file store', () => {
 
   it('collect --confirm --verbose deletes exactly the orphans, naming each, and a scan then finds none', async () => {
     try {
-      const r = await djgc(project, ['collect', '--grace', '0', '--grace-floor', '0', '--confirm', '--verbose']);
+      const r = await djgc(project, ['collect', '--grace', '0', '--grace-floor', '0', '--removal', 'delete', '--confirm', '--verbose']);
       expect(r.code).toBe(0);
       const named = [...r.stderr.matchAll(/^deleted (.+)$/gm)].map((m) => m[1]!).sort();
       expect(named).toEqual(orphanPaths);
@@ -258,7 +261,7 @@ describe('djgc on a file store', () => {
 
       const after = await djgc(project, ['scan', '--grace', '0']);
       expect(after.code).toBe(0);
-      expect(block(after.stdout, 'Totals')).toEqual({ referenced: 60, stored: 60, orphaned: 0 });
+      expect(block(after.stdout, 'Totals')).toEqual({ referenced: 36, stored: 60, orphaned: 0 });
     } finally {
       await resetStore();
     }
@@ -267,7 +270,7 @@ describe('djgc on a file store', () => {
   it('on a terminal, draws the bars, names every deleted object, and leaves the bars complete above the report', async () => {
     try {
       const extra = await addHashOrphans(3000);
-      const r = await djgcOnTerminal(project, ['collect', '--grace', '0', '--grace-floor', '0', '--confirm', '--verbose']);
+      const r = await djgcOnTerminal(project, ['collect', '--grace', '0', '--grace-floor', '0', '--removal', 'delete', '--confirm', '--verbose']);
       expect(r.code).toBe(0);
       const lines = terminalLines(r.stdout);
       const named = new Set(lines.flatMap((line) => /^deleted (\S+)$/.exec(line)?.[1] ?? []));
@@ -318,7 +321,7 @@ describe('djgc on a file store', () => {
     await client.connect();
     try {
       await client.query(`INSERT INTO djgc_fixture.note (note_id, shared) VALUES (99, '{"hash": "x"}')`);
-      const r = await djgc(project, ['collect', '--grace', '0', '--grace-floor', '0', '--confirm']);
+      const r = await djgc(project, ['collect', '--grace', '0', '--grace-floor', '0', '--removal', 'delete', '--confirm']);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain('djgc_fixture.note.shared');
       expect(r.stderr).toContain('no "path"');
@@ -395,7 +398,7 @@ describe('djgc on S3 without delete permission', () => {
   });
 
   it('collect --confirm exits 1, says the credentials lack s3:DeleteObject, and every object stays', async () => {
-    const r = await djgc(s3Project, ['collect', '--grace', '0', '--grace-floor', '0', '--confirm']);
+    const r = await djgc(s3Project, ['collect', '--grace', '0', '--grace-floor', '0', '--removal', 'delete', '--confirm']);
     expect(proxy.denied()).toBeGreaterThan(0);
     expect(r.code).toBe(1);
     expect(block(r.stdout, 'Totals').orphaned).toBe(27);
@@ -411,11 +414,13 @@ describe('djgc demo', () => {
     const dir = join(bare, 'demo');
     const r = await djgc(bare, ['demo', '--dir', dir]);
     expect(r.code).toBe(0);
-    const [intro, scan, collect, again] = r.stdout.split(/^== .+ ==$/m);
+    const [intro, scan, collect, again, purge] = r.stdout.split(/^== .+ ==$/m);
     expect(intro).toContain('Demonstration database');
     expect(scan).toContain('dry run: nothing deleted');
     expect(block(scan!, 'Totals').orphaned).toBe(16);
-    expect(collect).toMatch(/^ {2}Deleted: 16 \(/m);
+    expect(collect).toMatch(/^ {2}Quarantined: 16 \(/m);
+    expect(collect).toMatch(/^ {2}Deleted: 0 \(/m);
+    expect(purge).toMatch(/^ {2}Deleted: 16 \(.*16 purged from quarantine\)/m);
     expect(block(again!, 'Totals').orphaned).toBe(0);
     expect(again).toMatch(/^ {2}Orphaned: {3}0 /m);
     const userFiles = await readdir(join(dir, 'store', 'acquisition'));

@@ -97,7 +97,7 @@ describe('docs/deploy.md', () => {
       notificationEmails: 'ops@lab.org',
       schemas: 'lab',
     };
-    const numbers = new Set(['databasePort', 'graceHours', 'orphanFractionPercent', 'missedRunHours', 'workerConcurrency', 'reportRetentionDays', 'runTimeoutMinutes', 'cooldownMinutes']);
+    const numbers = new Set(['databasePort', 'graceHours', 'graceFloorHours', 'orphanFractionPercent', 'missedRunHours', 'workerConcurrency', 'reportRetentionDays', 'runTimeoutMinutes', 'cooldownMinutes']);
     const value = (key: ContextKey): string => sample[key] ?? (numbers.has(key) || /MiB$/.test(key) ? '7' : `value-of-${key}`);
     const { props } = appConfig(value, {});
     for (const key of CONTEXT_KEYS) {

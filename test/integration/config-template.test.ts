@@ -77,7 +77,7 @@ async function checkAgainstGroundTruth(backend: Backend, project: Project): Prom
     const orphaned = truth.objects.filter((o) => o.status === 'orphaned');
     const scan = await runEngine({ catalog, stores: config.stores, defaultStore: config.defaultStore! }, { mode: 'dry-run' });
 
-    expect(scan.report.errors).toEqual([]);
+    expect(scan.report.scan_errors).toEqual([]);
     expect(scan.orphans).toEqual(orphaned.map((o) => o.path).sort());
     expect(scan.report).toMatchObject({
       hash_orphaned: orphaned.filter((o) => o.section === 'hash').length,

@@ -68,7 +68,7 @@ describe('references protect objects', () => {
     await sql.query('DELETE FROM lab.session');
 
     const { report, orphans } = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { mode: 'collect', schemas: ['lab'] });
-    expect(report.errors).toEqual([]);
+    expect(report.scan_errors).toEqual([]);
     expect(orphans).toEqual([paths(gone)]);
     expect(report.deleted).toBe(1);
     const left = await filesBelow(dir);
@@ -96,7 +96,7 @@ describe('references protect objects', () => {
     expect(paths(liveHash)).toMatch(/^_hash\/lab\/[a-z2-7]{2}\/[a-z2-7]{2}\/[a-z2-7]{26}$/);
 
     const { report, orphans } = await runEngine({ catalog, stores: { main: store } }, { mode: 'collect' });
-    expect(report.errors).toEqual([]);
+    expect(report.scan_errors).toEqual([]);
     expect(orphans).toEqual([dead.path, paths(deadHash)].sort());
     const left = await filesBelow(dir);
     expect(left).toEqual([live.path, otherSchema, paths(liveHash)].sort());
@@ -115,12 +115,12 @@ describe('layouts of older releases', () => {
     await insert('lab', 'scan', 1, { n: live });
 
     const plain = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { mode: 'collect' });
-    expect(plain.report).toMatchObject({ stored: 0, deleted: 0, errors: [] });
+    expect(plain.report).toMatchObject({ stored: 0, deleted: 0, errors: 0 });
     expect(await filesBelow(dir)).toEqual([dead, live.path, other].sort());
 
     const legacy = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { mode: 'collect', legacyRootLayout: true });
     expect(legacy.orphans).toEqual([dead]);
-    expect(legacy.report).toMatchObject({ schema_paths_stored: 2, schema_paths_referenced: 1, deleted: 1, errors: [] });
+    expect(legacy.report).toMatchObject({ schema_paths_stored: 2, schema_paths_referenced: 1, deleted: 1, errors: 0 });
     expect(await filesBelow(dir)).toEqual([live.path, other].sort());
   });
 });
@@ -132,7 +132,7 @@ describe('fresh objects and concurrent writers', () => {
     const old = await w.hashObject('lab', 'old orphan', OLD);
     const fresh = await w.hashObject('lab', 'fresh upload, row not inserted yet');
     const { report, orphans } = await runEngine({ catalog, stores: { main: fileStore(dir) } }, { mode: 'collect', graceHours: 1 });
-    expect(report).toMatchObject({ protected: 1, orphaned: 1, deleted: 1, errors: [] });
+    expect(report).toMatchObject({ protected: 1, orphaned: 1, deleted: 1, errors: 0 });
     expect(orphans).toEqual([paths(old)]);
     expect(await filesBelow(dir)).toEqual([paths(fresh)]);
   });
@@ -158,7 +158,7 @@ describe('fresh objects and concurrent writers', () => {
     };
     const { report, orphans } = await runEngine({ catalog: racing, stores: { main: fileStore(dir) } }, { mode: 'collect' });
     expect(orphans).toEqual([paths(revived), paths(dead)].sort());
-    expect(report).toMatchObject({ orphaned: 2, saved_by_recheck: 1, deleted: 1, errors: [] });
+    expect(report).toMatchObject({ orphaned: 2, saved_by_recheck: 1, deleted: 1, errors: 0 });
     expect(report.by_schema.lab!.tables['(hash)']).toMatchObject({ saved: 1, deleted: 1 });
     expect(await filesBelow(dir)).toEqual([paths(revived)]);
   });
@@ -179,8 +179,8 @@ describe('fail closed', () => {
     await sql.query(`INSERT INTO b.t (id, h) VALUES (1, '{"hash": "no path here"}')`);
     const { report } = await runEngine({ catalog, stores: { main: store } }, { mode: 'collect' });
     expect(report.deleted).toBe(0);
-    expect(report.errors.join('\n')).toMatch(/cannot read references of b\.t\.h/);
-    expect(report.errors.join('\n')).toMatch(/nothing deleted/);
+    expect(report.scan_errors.join('\n')).toMatch(/cannot read references of b\.t\.h/);
+    expect(report.scan_errors.join('\n')).toMatch(/nothing deleted/);
     expect(await filesBelow(dir)).toEqual([orphanA, orphanB]);
   });
 
@@ -206,7 +206,7 @@ describe('fail closed', () => {
     };
     const { report } = await runEngine({ catalog, stores: { main: store }, openStore: failing }, { mode: 'collect' });
     expect(report.deleted).toBe(1);
-    expect(report.errors.join('\n')).toMatch(/listing .* under '_hash\/b\/' failed: connection reset while listing/);
+    expect(report.scan_errors.join('\n')).toMatch(/listing .* under '_hash\/b\/' failed: connection reset while listing/);
     expect(await filesBelow(dir)).toEqual([orphanB]);
     expect(orphanA).toMatch(/^_hash\/a\//);
   });
@@ -244,7 +244,7 @@ describe('fail closed', () => {
       const { report } = await runEngine({ catalog: dropping, stores: { main: store } }, { mode: 'collect', concurrency: 1 });
       expect(killed).toBe(true);
       expect(report.deleted).toBe(0);
-      expect(report.errors.join('\n')).toMatch(/cannot read references of b\.t\.h: .*(terminat|EPIPE|ECONNRESET)/i);
+      expect(report.scan_errors.join('\n')).toMatch(/cannot read references of b\.t\.h: .*(terminat|EPIPE|ECONNRESET)/i);
       expect(await filesBelow(dir)).toEqual([orphanA, orphanB]);
     } finally {
       await killer.end();

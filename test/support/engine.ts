@@ -65,7 +65,7 @@ export interface EngineSetup {
   declared?: Declarations;
 }
 
-/** One local run of the engine in a fresh run folder; the grace period and its floor are 0 unless given. */
+/** One local run of the engine in a fresh run folder; the grace period and its floor are 0, and orphans are deleted directly, unless given. */
 export async function runEngine(setup: EngineSetup, options: Partial<RunOptions>): Promise<EngineRun> {
   const dir = await mkdtemp(join(tmpdir(), 'djgc-test-run-'));
   const folder = new RunFolder(new LocalFolderStorage(dir));
@@ -83,7 +83,8 @@ export async function runEngine(setup: EngineSetup, options: Partial<RunOptions>
         now: () => new Date(),
         ...(setup.observe ? { observe: setup.observe } : {}),
       },
-      { options: { ...DEFAULT_RUN_OPTIONS, graceHours: 0, ...options } },
+      // Direct deletion and no valves unless a case asks: quarantine and the valves have cases of their own.
+      { options: { ...DEFAULT_RUN_OPTIONS, graceHours: 0, removal: 'delete', maxOrphanFraction: 1, minReferenceRatio: 0, ...options } },
     );
     const orphans: string[] = [];
     for (const shard of report.shards) {

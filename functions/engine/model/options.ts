@@ -11,6 +11,11 @@ export const GRACE_DEFAULT_HOURS = 24;
  */
 export const GRACE_FLOOR_HOURS = 24;
 
+/** How a collect takes an orphan out of its path: kept aside in the store's quarantine area, or deleted at once. */
+export type Removal = 'quarantine' | 'delete';
+
+export const RETENTION_DEFAULT_HOURS = 7 * 24;
+
 export interface RunOptions {
   /** Schemas to collect; empty means every schema on the server that has storage columns. */
   schemas: string[];
@@ -19,6 +24,15 @@ export interface RunOptions {
   mode: RunMode;
   /** Objects younger than this are never removed. */
   graceHours: number;
+  removal: Removal;
+  /** A quarantined object is purged for good only after this long (and once every transaction open at its quarantine has ended). */
+  retentionHours: number;
+  /** How long a removal batch waits for the write transactions open at its re-check to end; what it cannot clear is deferred. */
+  transactionWaitSeconds: number;
+  /** A shard whose orphans exceed this fraction of its stored objects removes nothing (a sign of a broken reference read). 1: no limit. */
+  maxOrphanFraction: number;
+  /** A run that reads fewer references than this fraction of the previous run of the same scope removes nothing. 0: no limit. */
+  minReferenceRatio: number;
   legacyRootLayout: boolean;
   /** A shard holds at most about this many references in memory. */
   maxRefsPerShard: number;
@@ -30,6 +44,11 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   schemas: [],
   mode: 'dry-run',
   graceHours: GRACE_DEFAULT_HOURS,
+  removal: 'quarantine',
+  retentionHours: RETENTION_DEFAULT_HOURS,
+  transactionWaitSeconds: 300,
+  maxOrphanFraction: 0.9,
+  minReferenceRatio: 0.5,
   legacyRootLayout: false,
   maxRefsPerShard: 100_000,
   concurrency: 4,

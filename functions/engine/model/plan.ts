@@ -4,6 +4,9 @@ import type { RunOptions } from './options.js';
 /** Where a store's collectable objects live: the two sections (spec §3, §4). */
 export type Section = 'hash' | 'schema';
 
+/** What a shard does: sweep a section, or purge (or restore) what earlier runs quarantined on a root. */
+export type ShardKind = 'sweep' | 'purge';
+
 /** A physical store root in scope: several store names may point at it. */
 export interface RootPlan {
   root: string;
@@ -16,6 +19,8 @@ export interface RootPlan {
 /** One store section (or part of one) that one worker sweeps. Keys in (after, upTo]. */
 export interface ShardPlan {
   id: string;
+  /** Absent: 'sweep'. */
+  kind?: ShardKind;
   root: string;
   store: string;
   section: Section;

@@ -17,6 +17,15 @@ export interface Tally {
   bytesFreed: number;
   /** Deletion attempted and refused by the store. */
   failed: number;
+  /** Moved to the store's quarantine area (not deleted yet). */
+  quarantined: number;
+  quarantinedBytes: number;
+  /** Candidates kept because write transactions open at their re-check had not ended within the wait. */
+  deferred: number;
+  /** Quarantined objects referenced again and put back. */
+  restored: number;
+  /** Quarantined objects deleted for good (also counted in deleted and bytesFreed). */
+  purged: number;
 }
 
 export function emptyTally(): Tally {
@@ -31,10 +40,20 @@ export function emptyTally(): Tally {
     deleted: 0,
     bytesFreed: 0,
     failed: 0,
+    quarantined: 0,
+    quarantinedBytes: 0,
+    deferred: 0,
+    restored: 0,
+    purged: 0,
   };
 }
 
 const TALLY_KEYS = Object.keys(emptyTally()) as (keyof Tally)[];
+
+export function addPartialTally<T extends Tally>(into: T, from: Partial<Tally>): T {
+  for (const key of TALLY_KEYS) into[key] += from[key] ?? 0;
+  return into;
+}
 
 export function addTally<T extends Tally>(into: T, from: Tally): T {
   for (const key of TALLY_KEYS) into[key] += from[key];
@@ -43,6 +62,8 @@ export function addTally<T extends Tally>(into: T, from: Tally): T {
 
 export interface ShardResult {
   shardId: string;
+  /** Absent: a sweep. */
+  kind?: 'purge';
   store: string;
   root: string;
   section: Section;
@@ -61,6 +82,18 @@ export interface ShardResult {
   errors: string[];
   timings: { listMs: number; deleteMs: number };
   requests: { list: number; delete: number; recheck: number };
+  /** SHA-256 of the orphan list as written, so that an approval can tell a changed list. */
+  orphanDigest?: string;
+  /** Whether the database showed its open write transactions (false: only quarantine and retention protect). */
+  transactionsVisible?: boolean;
+}
+
+/** One line of a quarantine record (`quarantined/<shard>/<n>.json`): what was moved where, and what was open then. */
+export interface QuarantineRecord {
+  at: string;
+  /** Write transactions open right after the move: the purge waits until all of them have ended. */
+  openTransactions: { visible: boolean; ids: string[] };
+  moves: { path: string; to: string; size: number; schema: string; table: string }[];
 }
 
 /** One line of a shard's orphan list (`orphans/<shard>.jsonl`), for review and for the removal. */
@@ -74,7 +107,7 @@ export interface Orphan {
 
 /** What one removal batch did; written once the batch is done, so a retried shard does not redo or recount it. */
 export interface BatchJournal {
-  rows: { schema: string; table: string; saved: number; deleted: number; bytesFreed: number; failed: number }[];
+  rows: ({ schema: string; table: string } & Partial<Tally>)[];
   deleted: string[];
   errors: string[];
   failures: number;

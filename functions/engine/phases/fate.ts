@@ -1,6 +1,6 @@
 import type { ObjectEntry } from '../types.js';
 import type { Section } from '../model/plan.js';
-import { isCovered, isTemporary, parseHashKey, parseSchemaKey, type Layout } from './sections.js';
+import { isCanonicalKey, isCovered, isTemporary, parseHashKey, parseSchemaKey, type Layout } from './sections.js';
 
 /**
  * Where a key's fate is decided (DESIGN.md, invariant 1). A listed key becomes a candidate for
@@ -26,7 +26,8 @@ export interface ListingRules {
 }
 
 export function fateAtListing(entry: ObjectEntry, rules: ListingRules): ListingFate {
-  if (isTemporary(entry.path)) return { fate: 'not-an-object' };
+  // A key with empty or dot segments is no path a reference can name canonically: never an object.
+  if (isTemporary(entry.path) || !isCanonicalKey(entry.path)) return { fate: 'not-an-object' };
   const key = rules.section === 'hash' ? parseHashKey(entry.path, rules.layout) : parseSchemaKey(entry.path, rules.layout);
   if (!key) return { fate: 'not-an-object' };
   if (!rules.schemas.includes(key.schema)) return { fate: 'outside-scope' };

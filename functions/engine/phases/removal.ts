@@ -1,26 +1,40 @@
-import type { DeleteOutcome, ObjectStore } from '../types.js';
+import type { ObjectStore, TransactionSnapshot } from '../types.js';
 import type { ShardPlan } from '../model/plan.js';
-import { addTally, emptyTally, type BatchJournal, type Orphan, type ShardResult } from '../model/results.js';
+import type { Removal } from '../model/options.js';
+import { addPartialTally, emptyTally, type BatchJournal, type Orphan, type QuarantineRecord, type ShardResult, type Tally } from '../model/results.js';
 import { describeError } from '../model/errors.js';
 import type { RunObserver } from '../model/events.js';
 import type { RunFolder } from '../run/run-folder.js';
 import { counter } from './sweep.js';
 import { fateAtRemoval } from './fate.js';
+import { quarantinePath } from './sections.js';
 
 export const REMOVAL_BATCH = 1000;
 const MAX_LISTED_ERRORS = 20;
+
+/** The database's write transactions, as the re-check must see them. */
+export interface TransactionWatch {
+  open(): Promise<TransactionSnapshot>;
+  stillOpen(snapshot: TransactionSnapshot): Promise<string[]>;
+  /** Resolves after about `ms` (a clock the tests can drive). */
+  pause(ms: number): Promise<void>;
+}
 
 export interface RemovalContext {
   runId: string;
   folder: RunFolder;
   store: ObjectStore;
   shard: ShardPlan;
-  /** The reference paths among `candidatePaths` (and their covering folders) that exist in the database right now. */
+  removal: Removal;
+  /** The reference paths among `candidatePaths` (and their covering folders) that exist in the database right now, columns rediscovered. */
   recheck: (candidatePaths: string[]) => Promise<Set<string>>;
+  transactions: TransactionWatch;
+  transactionWaitSeconds: number;
   /** True once the run has been reported: from then on no batch may remove anything. */
   runReported: () => Promise<boolean>;
   concurrency: number;
   observe: RunObserver;
+  now: () => Date;
 }
 
 /** Ends the removal of a shard: what is left of it is not removed, and the message says why. */
@@ -28,10 +42,31 @@ class StopRemoval extends Error {}
 
 type JournalRow = BatchJournal['rows'][number];
 
+const POLL_MS = [200, 500, 1000, 2000, 5000];
+
 /**
- * Remove the shard's orphans in batches, each re-checked against the database right before it
- * goes. Every batch is journaled once done, so a retried shard replays it instead of redoing it.
- * The first failure stops the rest of the shard; batches already running finish.
+ * Wait until no transaction of `snapshot` is open any more. Returns false when some still are
+ * after `waitSeconds`. A snapshot the server would not show (no privilege) has nothing to wait for.
+ */
+export async function waitForTransactions(watch: TransactionWatch, snapshot: TransactionSnapshot, waitSeconds: number, now: () => Date): Promise<boolean> {
+  if (!snapshot.visible || snapshot.ids.length === 0) return true;
+  const deadline = now().getTime() + waitSeconds * 1000;
+  let open = snapshot;
+  for (let i = 0; ; i++) {
+    const ids = await watch.stillOpen(open);
+    if (ids.length === 0) return true;
+    if (now().getTime() >= deadline) return false;
+    open = { ...open, ids };
+    await watch.pause(POLL_MS[Math.min(i, POLL_MS.length - 1)]!);
+  }
+}
+
+/**
+ * Remove the shard's orphans in batches. Each batch is re-checked against the database, waits
+ * until every write transaction open at that re-check has ended (rows they wrote were invisible
+ * to it), is re-checked once more, and only then is moved to quarantine (or deleted). Every batch
+ * is journaled once done, so a retried shard replays it instead of redoing it. The first failure
+ * stops the rest of the shard; batches already running finish.
  */
 export async function removeOrphans(ctx: RemovalContext, result: ShardResult): Promise<void> {
   const count = counter(result);
@@ -39,11 +74,7 @@ export async function removeOrphans(ctx: RemovalContext, result: ShardResult): P
   let failures = 0;
 
   const apply = (journal: BatchJournal): void => {
-    for (const row of journal.rows) {
-      count(row.schema, row.table, (t) =>
-        addTally(t, { ...emptyTally(), saved: row.saved, deleted: row.deleted, bytesFreed: row.bytesFreed, failed: row.failed }),
-      );
-    }
+    for (const { schema, table, ...tally } of journal.rows) count(schema, table, (t) => addPartialTally(t, tally));
     failures += journal.failures;
     for (const error of journal.errors) if (result.errors.length < MAX_LISTED_ERRORS) result.errors.push(error);
   };
@@ -62,80 +93,132 @@ export async function removeOrphans(ctx: RemovalContext, result: ShardResult): P
   } catch (error) {
     stop ??= `cannot read the orphan list of shard ${ctx.shard.id}: ${describeError(error)}`;
   }
-  if (failures > MAX_LISTED_ERRORS) result.errors.push(`… and ${failures - MAX_LISTED_ERRORS} more objects could not be deleted`);
+  if (failures > MAX_LISTED_ERRORS) result.errors.push(`… and ${failures - MAX_LISTED_ERRORS} more objects could not be removed`);
   if (stop) {
     result.errors.push(stop);
     ctx.observe({ type: 'error', scope: ctx.shard.id, message: stop });
   }
 }
 
-/** One batch: replayed from its journal, or re-checked, removed and journaled. null when the shard stopped meanwhile. */
+/** The journal's rows by schema and table. */
+function rowsOf(): { row: (o: Pick<Orphan, 'schema' | 'table'>) => JournalRow & Tally; rows: () => JournalRow[] } {
+  const rows = new Map<string, JournalRow & Tally>();
+  return {
+    row: (o) => {
+      const key = `${o.schema}\t${o.table}`;
+      let r = rows.get(key);
+      if (!r) rows.set(key, (r = { schema: o.schema, table: o.table, ...emptyTally() }));
+      return r;
+    },
+    rows: () => [...rows.values()],
+  };
+}
+
+/** One batch: replayed from its journal, or re-checked, waited out, re-checked, removed and journaled. null when the shard stopped meanwhile. */
 async function removeBatch(ctx: RemovalContext, n: number, batch: Orphan[], stopped: () => boolean): Promise<BatchJournal | null> {
   const journaled = await ctx.folder.readBatch(ctx.runId, ctx.shard.id, n);
   if (journaled) return journaled;
   if (stopped()) return null;
   if (await ctx.runReported()) {
-    throw new StopRemoval(`run ${ctx.runId} was reported while shard ${ctx.shard.id} was being swept; nothing more is deleted for it`);
+    throw new StopRemoval(`run ${ctx.runId} was reported while shard ${ctx.shard.id} was being swept; nothing more is removed for it`);
   }
-
-  let present: Set<string>;
-  try {
-    present = await ctx.recheck(batch.map((o) => o.path));
-  } catch (error) {
-    throw new StopRemoval(`re-check against the database failed: ${describeError(error)}; the rest of shard ${ctx.shard.id} is not deleted`);
-  }
-  const rows = new Map<string, JournalRow>();
-  const row = (o: Orphan): JournalRow => {
-    const key = `${o.schema}\t${o.table}`;
-    let r = rows.get(key);
-    if (!r) rows.set(key, (r = { schema: o.schema, table: o.table, saved: 0, deleted: 0, bytesFreed: 0, failed: 0 }));
-    return r;
-  };
-  const saved = batch.filter((o) => fateAtRemoval(o.path, ctx.shard.section, present) === 'saved');
-  const doomed = batch.filter((o) => fateAtRemoval(o.path, ctx.shard.section, present) === 'remove');
-  for (const o of saved) row(o).saved++;
-  if (saved.length > 0) ctx.observe({ type: 'saved', shard: ctx.shard.id, paths: saved.map((o) => o.path) });
-
+  const { row, rows } = rowsOf();
   const journal: BatchJournal = { rows: [], deleted: [], errors: [], failures: 0 };
-  if (doomed.length > 0) {
-    if (stopped()) return null;
-    const outcome = await deleteDoomed(ctx.store, doomed, ctx.shard.id);
-    const byPath = new Map(doomed.map((o) => [o.path, o]));
-    let bytes = 0;
-    for (const path of outcome.deleted) {
-      const o = byPath.get(path);
-      if (!o) continue;
-      bytes += o.size;
-      row(o).deleted++;
-      row(o).bytesFreed += o.size;
+
+  let candidates = await keepUnreferenced(ctx, batch, row);
+  if (candidates.length > 0) {
+    const snapshot = await guarded('listing the open write transactions', () => ctx.transactions.open(), ctx.shard.id);
+    if (!(await guarded('waiting for open write transactions', () => waitForTransactions(ctx.transactions, snapshot, ctx.transactionWaitSeconds, ctx.now), ctx.shard.id))) {
+      for (const o of candidates) row(o).deferred++;
+      journal.errors.push(
+        `${candidates.length} objects of shard ${ctx.shard.id} were kept for the next run: write transactions open at their re-check had not ended after ${ctx.transactionWaitSeconds} s`,
+      );
+      candidates = [];
+    } else if (snapshot.ids.length > 0) {
+      // Rows of the transactions just waited for are visible now.
+      candidates = await keepUnreferenced(ctx, candidates, row);
     }
-    for (const failure of outcome.failed) {
-      const o = byPath.get(failure.path);
-      if (o) row(o).failed++;
-      journal.failures++;
-      if (journal.errors.length < MAX_LISTED_ERRORS) journal.errors.push(`could not delete ${failure.path}: ${failure.code} ${failure.message}`);
-    }
-    journal.deleted = outcome.deleted;
-    ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.deleted, bytes });
   }
-  journal.rows = [...rows.values()];
+  if (candidates.length > 0) {
+    if (stopped()) return null;
+    if (ctx.removal === 'quarantine') await quarantine(ctx, n, candidates, row, journal);
+    else await deleteAtOnce(ctx, candidates, row, journal);
+  }
+  journal.rows = rows();
   await ctx.folder.writeBatch(ctx.runId, ctx.shard.id, n, journal);
   return journal;
 }
 
-async function deleteDoomed(store: ObjectStore, doomed: Orphan[], shardId: string): Promise<DeleteOutcome> {
+/** Re-check the batch; objects referenced again are counted as saved, the rest returned. */
+async function keepUnreferenced(ctx: RemovalContext, batch: Orphan[], row: (o: Orphan) => Tally): Promise<Orphan[]> {
+  const present = await guarded('re-check against the database', () => ctx.recheck(batch.map((o) => o.path)), ctx.shard.id);
+  const saved = batch.filter((o) => fateAtRemoval(o.path, ctx.shard.section, present) === 'saved');
+  for (const o of saved) row(o).saved++;
+  if (saved.length > 0) ctx.observe({ type: 'saved', shard: ctx.shard.id, paths: saved.map((o) => o.path) });
+  return saved.length === 0 ? batch : batch.filter((o) => !saved.includes(o));
+}
+
+async function quarantine(ctx: RemovalContext, n: number, doomed: Orphan[], row: (o: Orphan) => Tally, journal: BatchJournal): Promise<void> {
+  const byPath = new Map(doomed.map((o) => [o.path, o]));
+  const outcome = await guarded('moving objects to quarantine', () => ctx.store.moveBatch(doomed.map((o) => ({ from: o.path, to: quarantinePath(ctx.runId, o.path) }))), ctx.shard.id);
+  const at = ctx.now().toISOString();
+  // Taken after the move: a writer that saw the object just before it moved is among these, and the purge waits for it.
+  const open = await ctx.transactions.open().catch((): TransactionSnapshot => ({ visible: false, ids: [] }));
+  const record: QuarantineRecord = { at, openTransactions: { visible: open.visible, ids: open.ids }, moves: [] };
+  let bytes = 0;
+  for (const move of outcome.moved) {
+    const o = byPath.get(move.from);
+    if (!o) continue;
+    record.moves.push({ path: o.path, to: move.to, size: o.size, schema: o.schema, table: o.table });
+    row(o).quarantined++;
+    row(o).quarantinedBytes += o.size;
+    bytes += o.size;
+  }
+  for (const failure of outcome.failed) {
+    const o = byPath.get(failure.from);
+    if (o) row(o).failed++;
+    journal.failures++;
+    if (journal.errors.length < MAX_LISTED_ERRORS) journal.errors.push(`could not quarantine ${failure.from}: ${failure.code} ${failure.message}`);
+  }
+  if (record.moves.length > 0) await ctx.folder.writeQuarantineRecord(ctx.runId, ctx.shard.id, n, record);
+  ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.moved.map((m) => m.from), bytes });
+}
+
+async function deleteAtOnce(ctx: RemovalContext, doomed: Orphan[], row: (o: Orphan) => Tally, journal: BatchJournal): Promise<void> {
+  const outcome = await guarded('deleting', () => ctx.store.deleteBatch(doomed.map((o) => o.path)), ctx.shard.id);
+  const byPath = new Map(doomed.map((o) => [o.path, o]));
+  let bytes = 0;
+  for (const path of outcome.deleted) {
+    const o = byPath.get(path);
+    if (!o) continue;
+    bytes += o.size;
+    row(o).deleted++;
+    row(o).bytesFreed += o.size;
+  }
+  for (const failure of outcome.failed) {
+    const o = byPath.get(failure.path);
+    if (o) row(o).failed++;
+    journal.failures++;
+    if (journal.errors.length < MAX_LISTED_ERRORS) journal.errors.push(`could not delete ${failure.path}: ${failure.code} ${failure.message}`);
+  }
+  journal.deleted = outcome.deleted;
+  ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.deleted, bytes });
+}
+
+/** A failure of a whole step stops the shard, naming the step. */
+async function guarded<T>(step: string, run: () => Promise<T>, shardId: string): Promise<T> {
   try {
-    return await store.deleteBatch(doomed.map((o) => o.path));
+    return await run();
   } catch (error) {
-    throw new StopRemoval(`${describeError(error)}; the rest of shard ${shardId} is not deleted`);
+    throw new StopRemoval(`${step} failed: ${describeError(error)}; the rest of shard ${shardId} is not removed`);
   }
 }
 
-async function* batchesOf(lines: AsyncIterable<string>): AsyncIterable<Orphan[]> {
-  let batch: Orphan[] = [];
+export async function* batchesOf<T = Orphan>(lines: AsyncIterable<string>, size = REMOVAL_BATCH): AsyncIterable<T[]> {
+  let batch: T[] = [];
   for await (const line of lines) {
-    batch.push(JSON.parse(line) as Orphan);
-    if (batch.length === REMOVAL_BATCH) {
+    batch.push(JSON.parse(line) as T);
+    if (batch.length === size) {
       yield batch;
       batch = [];
     }
@@ -144,7 +227,7 @@ async function* batchesOf(lines: AsyncIterable<string>): AsyncIterable<Orphan[]>
 }
 
 /** Run `fn` over the items with at most `limit` at once, taking no new item once `stopped()`. `fn` must not reject. */
-async function forEachBounded<T>(items: AsyncIterable<T>, limit: number, fn: (item: T, i: number) => Promise<void>, stopped: () => boolean): Promise<void> {
+export async function forEachBounded<T>(items: AsyncIterable<T>, limit: number, fn: (item: T, i: number) => Promise<void>, stopped: () => boolean): Promise<void> {
   const running = new Set<Promise<void>>();
   let i = 0;
   try {

@@ -26,7 +26,7 @@ export function renderReportHtml(report: Report): string {
     })
     .join('\n');
   const height = Math.max(1, rows.length) * (barHeight + 6);
-  const status = !report.complete ? 'PARTIAL' : report.errors.length > 0 ? 'ERRORS' : 'OK';
+  const status = !report.complete ? 'PARTIAL' : report.errors > 0 ? 'ERRORS' : 'OK';
   const n = (v: number): string => v.toLocaleString('en-US');
   const headline: [string, string][] = [
     ['Mode', report.dry_run ? 'dry run (nothing deleted)' : 'collect'],
@@ -46,7 +46,7 @@ export function renderReportHtml(report: Report): string {
         )}</td><td>${formatBytes(r.t.orphanedBytes)}</td><td>${n(r.t.deleted)}</td></tr>`,
     )
     .join('\n');
-  const errors = report.errors.length === 0 ? '<p>None.</p>' : `<ul>${report.errors.map((e) => `<li>${escape(e)}</li>`).join('')}</ul>`;
+  const errors = report.errors === 0 ? '<p>None.</p>' : `<ul>${report.scan_errors.map((e) => `<li>${escape(e)}</li>`).join('')}</ul>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>djgc report ${escape(report.run_id)}</title>
 <style>

@@ -14,7 +14,14 @@ export interface ShardSummary extends Tally {
   errors: string[];
 }
 
-/** `report.json`: the seed API's keys first, then what a reviewer needs. */
+/** At most this many paths in each of `orphaned_hash_paths` and `orphaned_schema_paths`; the counts are always whole. */
+export const MAX_LISTED_PATHS = 10_000;
+
+/**
+ * `report.json`: the keys of DataJoint 2.0's documented `dj.gc` API first, then those of
+ * DataJoint 2.3.2's `collect()`, then what a reviewer needs. `errors` is a count, as in 2.3.2;
+ * the messages are in `scan_errors`.
+ */
 export interface Report {
   hash_referenced: number;
   hash_stored: number;
@@ -24,14 +31,47 @@ export interface Report {
   schema_paths_stored: number;
   schema_paths_orphaned: number;
   schema_paths_orphaned_bytes: number;
+  /** Distinct reference paths read for the sections in scope (DataJoint's meaning: a folder reference is one). */
   referenced: number;
+  /** Stored objects covered by a reference (a referenced folder of three files and a manifest is four). */
+  referenced_objects: number;
   stored: number;
   orphaned: number;
   orphaned_bytes: number;
   deleted: number;
   bytes_freed: number;
-  errors: string[];
+  /** How many problems the run had (DataJoint's count); each is described in `scan_errors`. */
+  errors: number;
   dry_run: boolean;
+
+  /** DataJoint 2.3.2: distinct reference paths read for the hash sections in scope. */
+  hash_paths_referenced: number;
+  hash_paths_stored: number;
+  hash_paths_orphaned: number;
+  hash_paths_orphaned_bytes: number;
+  /** Sorted; at most MAX_LISTED_PATHS (the full lists are the orphan lists of the run folder). */
+  orphaned_hash_paths: string[];
+  orphaned_schema_paths: string[];
+  hash_paths_deleted: number;
+  schema_paths_deleted: number;
+  /** Every problem, in words: any of them means the scope it names removed nothing. */
+  scan_errors: string[];
+  /** Set when a list of orphaned paths was cut at MAX_LISTED_PATHS. */
+  orphaned_paths_truncated?: boolean;
+
+  /** Moved into the quarantine area this run (purged by a later collect after the retention). */
+  quarantined: number;
+  quarantined_bytes: number;
+  /** Quarantined by earlier runs, referenced again, and put back. */
+  restored: number;
+  /** Quarantined by earlier runs and deleted for good now (included in `deleted` and `bytes_freed`). */
+  purged: number;
+  /** Kept for the next run: write transactions open at their re-check did not end within the wait. */
+  deferred: number;
+  /** Whether the database showed djgc its open write transactions; when not, only quarantine and retention cover them. */
+  transactions_visible: boolean | null;
+  removal: 'quarantine' | 'delete';
+  retention_hours: number;
 
   run_id: string;
   started_at: string;
@@ -89,19 +129,27 @@ export interface ReportInput {
   failedShards?: { shardId: string; reason: string }[];
   timings: Record<string, number>;
   orphanLists: string[];
+  orphanPaths: { hash: string[]; schema: string[]; truncated: boolean };
+  removal: 'quarantine' | 'delete';
+  retentionHours: number;
   approvedRun?: string;
 }
 
 export function buildReport(input: ReportInput): Report {
   const hash = emptyTally();
   const schema = emptyTally();
+  const purge = emptyTally();
+  const referencePaths = { hash: 0, schema: 0 };
+  let transactionsVisible: boolean | null = null;
   const bySchema: Record<string, SchemaBreakdown> = {};
   const requests = { list: 0, delete: 0, recheck: 0, column_reads: input.columns.length };
   const errors = [...input.planErrors];
   let skipped = 0;
   let outside = 0;
   for (const result of input.results) {
-    addTally(result.section === 'hash' ? hash : schema, result.totals);
+    addTally(result.kind === 'purge' ? purge : result.section === 'hash' ? hash : schema, result.totals);
+    if (result.kind !== 'purge') referencePaths[result.section] += result.references;
+    if (result.transactionsVisible !== undefined) transactionsVisible = (transactionsVisible ?? true) && result.transactionsVisible;
     for (const [name, tables] of Object.entries(result.breakdown)) {
       const entry = (bySchema[name] ??= { ...emptyTally(), tables: {} });
       for (const [table, tally] of Object.entries(tables)) {
@@ -122,25 +170,44 @@ export function buildReport(input: ReportInput): Report {
     if (!reported.has(shard.id) && !failed.has(shard.id)) failed.set(shard.id, 'no result');
   }
   for (const [shardId, reason] of failed) errors.push(`shard ${shardId} did not finish: ${reason}`);
-  const total = addTally(addTally(emptyTally(), hash), schema);
+  const total = addTally(addTally(addTally(emptyTally(), hash), schema), purge);
 
   return {
-    hash_referenced: hash.referenced,
+    hash_referenced: referencePaths.hash,
     hash_stored: hash.stored,
     hash_orphaned: hash.orphaned,
     hash_orphaned_bytes: hash.orphanedBytes,
-    schema_paths_referenced: schema.referenced,
+    schema_paths_referenced: referencePaths.schema,
     schema_paths_stored: schema.stored,
     schema_paths_orphaned: schema.orphaned,
     schema_paths_orphaned_bytes: schema.orphanedBytes,
-    referenced: total.referenced,
+    referenced: referencePaths.hash + referencePaths.schema,
+    referenced_objects: total.referenced,
     stored: total.stored,
     orphaned: total.orphaned,
     orphaned_bytes: total.orphanedBytes,
     deleted: total.deleted,
     bytes_freed: total.bytesFreed,
-    errors,
+    errors: errors.length,
     dry_run: input.dryRun,
+    hash_paths_referenced: referencePaths.hash,
+    hash_paths_stored: hash.stored,
+    hash_paths_orphaned: hash.orphaned,
+    hash_paths_orphaned_bytes: hash.orphanedBytes,
+    orphaned_hash_paths: input.orphanPaths.hash,
+    orphaned_schema_paths: input.orphanPaths.schema,
+    hash_paths_deleted: hash.deleted,
+    schema_paths_deleted: schema.deleted,
+    scan_errors: errors,
+    ...(input.orphanPaths.truncated ? { orphaned_paths_truncated: true } : {}),
+    quarantined: total.quarantined,
+    quarantined_bytes: total.quarantinedBytes,
+    restored: total.restored,
+    purged: total.purged,
+    deferred: total.deferred,
+    transactions_visible: transactionsVisible,
+    removal: input.removal,
+    retention_hours: input.retentionHours,
     run_id: input.runId,
     started_at: input.startedAt.toISOString(),
     finished_at: input.finishedAt.toISOString(),
@@ -225,7 +292,15 @@ export function formatReport(report: Report): string {
   lines.push(`  Protected (younger than the grace period): ${n(report.protected)}`);
   if (!report.dry_run) {
     lines.push(`  Saved by the re-check before deletion:    ${n(report.saved_by_recheck)}`);
-    lines.push(`  Deleted: ${n(report.deleted)} (${formatBytes(report.bytes_freed)} freed)`);
+    if (report.deferred > 0) lines.push(`  Kept for the next run (transactions still open): ${n(report.deferred)}`);
+    if (report.removal === 'quarantine') {
+      lines.push(`  Quarantined: ${n(report.quarantined)} (${formatBytes(report.quarantined_bytes)}; purged after ${report.retention_hours} h)`);
+    }
+    if (report.restored > 0) lines.push(`  Restored from quarantine (referenced again): ${n(report.restored)}`);
+    lines.push(`  Deleted: ${n(report.deleted)} (${formatBytes(report.bytes_freed)} freed${report.purged > 0 ? `; ${n(report.purged)} purged from quarantine` : ''})`);
+    if (report.transactions_visible === false) {
+      lines.push('  Open transactions: not visible to this database user; quarantine and retention alone cover rows still being written');
+    }
     if (report.delete_failed > 0) lines.push(`  Could not delete: ${n(report.delete_failed)}`);
   }
   if (report.skipped_non_objects > 0) lines.push(`  Left alone (temporary uploads, stray names): ${n(report.skipped_non_objects)}`);
@@ -256,10 +331,10 @@ export function formatReport(report: Report): string {
     lines.push('');
   }
   for (const warning of report.warnings) lines.push(`Warning: ${warning}`);
-  if (report.errors.length === 0) lines.push('Errors: none');
+  if (report.errors === 0) lines.push('Errors: none');
   else {
-    lines.push(`Errors (${report.errors.length}):`);
-    for (const error of report.errors) lines.push(`  - ${error}`);
+    lines.push(`Errors (${report.errors}):`);
+    for (const error of report.scan_errors) lines.push(`  - ${error}`);
   }
   if (!report.complete) lines.push(`PARTIAL RUN: shards without a result: ${report.failed_shards.join(', ')}`);
   return `${lines.join('\n')}\n`;

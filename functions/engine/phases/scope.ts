@@ -90,7 +90,7 @@ export class StoreScope {
 }
 
 export function columnName(column: StorageColumn): string {
-  return `${column.schema}.${column.table}.${column.column}`;
+  return `${column.database ? `${column.database}:` : ''}${column.schema}.${column.table}.${column.column}`;
 }
 
 /** The name of a section group: one schema's section, or `*` for a partitioned store's whole schema section. */

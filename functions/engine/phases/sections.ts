@@ -12,6 +12,28 @@ export function layoutOf(spec: StoreSpec, legacyRootLayout = false): Layout {
   return { hashPrefix: trimSlashes(spec.hashPrefix), schemaPrefix: trimSlashes(spec.schemaPrefix), legacyRootLayout };
 }
 
+/** The store's quarantine area, outside both sections: `_djgc/quarantine/<runId>/<original path>`. */
+export const QUARANTINE_ROOT = '_djgc';
+export const QUARANTINE_PREFIX = `${QUARANTINE_ROOT}/quarantine/`;
+
+export function quarantinePath(runId: string, path: string): string {
+  return `${QUARANTINE_PREFIX}${runId}/${path}`;
+}
+
+/** The run and original path of a key in the quarantine area; null for anything else. */
+export function parseQuarantinePath(key: string): { runId: string; path: string } | null {
+  if (!key.startsWith(QUARANTINE_PREFIX)) return null;
+  const rest = key.slice(QUARANTINE_PREFIX.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0 || slash === rest.length - 1) return null;
+  return { runId: rest.slice(0, slash), path: rest.slice(slash + 1) };
+}
+
+/** A listed key that names no object path djgc could ever reference: empty or `.`/`..` segments. */
+export function isCanonicalKey(path: string): boolean {
+  return path.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}
+
 const HASH_NAME = /^[a-z2-7]{26}$/;
 const TEMPORARY = /\.(saving|copying)$/;
 const MANIFEST = '.manifest.json';
@@ -72,7 +94,7 @@ export function parseSchemaKey(path: string, layout: Layout): SchemaKey | null {
   const table = segments[i + 1];
   // At least schema/table/name: a file directly in a schema folder is nobody's object.
   if (!schema || !table || segments.length < i + 3) return null;
-  if (layout.legacyRootLayout && (schema === layout.hashPrefix || schema === layout.schemaPrefix)) return null;
+  if (layout.legacyRootLayout && (schema === layout.hashPrefix || schema === layout.schemaPrefix || schema === QUARANTINE_ROOT)) return null;
   return { schema, table };
 }
 

@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import type { ObjectStore } from '../types.js';
 import { compareBytes } from '../model/byte-order.js';
 import type { ShardPlan } from '../model/plan.js';
@@ -99,7 +100,9 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
   }
 
   try {
-    await ctx.folder.writeOrphans(ctx.runId, shard.id, orphans());
+    const digest = createHash('sha256');
+    await ctx.folder.writeOrphans(ctx.runId, shard.id, digested(orphans(), digest));
+    result.orphanDigest = digest.digest('hex');
     result.listingComplete = true;
   } catch (error) {
     const message = `listing ${ctx.store.description} under '${shard.listPrefix}' failed: ${describeError(error)}; nothing is deleted in shard ${shard.id}`;
@@ -109,35 +112,87 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
   return result;
 }
 
-/** An approved dry run's orphan list stands in for the listing; the grace period still applies. */
-export async function readApprovedList(ctx: SweepContext, approvedRunId: string): Promise<ShardResult> {
-  const result = newResult(ctx.shard);
+/**
+ * An approved dry run's orphan list stands in for the listing, read as untrusted input: the list
+ * must have the digest its run recorded, and each entry must be a key of this shard that is an
+ * object of its section, of a schema in scope, and still older than the grace period by the
+ * store's own metadata now (the listed size and time are not believed).
+ */
+export async function readApprovedList(ctx: SweepContext, approvedRunId: string, expectedDigest: string | undefined): Promise<ShardResult> {
+  const { shard } = ctx;
+  const result = newResult(shard);
   const count = counter(result);
-  const cutoff = ctx.now() - hoursToMs(ctx.graceHours);
+  const rules = { section: shard.section, layout: ctx.layout, schemas: shard.schemas, references: new Set<string>(), graceCutoffMs: ctx.now() - hoursToMs(ctx.graceHours) };
+  const digest = createHash('sha256');
+  let refused = 0;
+  let firstRefusal = '';
   async function* eligible(): AsyncIterable<string> {
-    for await (const line of ctx.folder.readOrphans(approvedRunId, ctx.shard.id)) {
-      const orphan = JSON.parse(line) as Orphan;
-      count(orphan.schema, orphan.table, (t) => {
-        t.stored++;
-        t.storedBytes += orphan.size;
-      });
-      if (Date.parse(orphan.lastModified) > cutoff) {
-        count(orphan.schema, orphan.table, (t) => t.protected++);
+    for await (const line of ctx.folder.readOrphans(approvedRunId, shard.id)) {
+      digest.update(`${line}\n`);
+      const listed = parseOrphan(line);
+      const inRange =
+        listed !== null &&
+        listed.path.startsWith(shard.listPrefix) &&
+        (shard.after === undefined || compareBytes(listed.path, shard.after) > 0) &&
+        (shard.upTo === undefined || compareBytes(listed.path, shard.upTo) <= 0);
+      const now = inRange ? await ctx.store.stat(listed.path) : null;
+      const decided = now ? fateAtListing(now, rules) : null;
+      if (!listed || !inRange || (decided && (decided.fate === 'not-an-object' || decided.fate === 'outside-scope'))) {
+        refused++;
+        firstRefusal ||= listed ? listed.path : line.slice(0, 80);
         continue;
       }
-      count(orphan.schema, orphan.table, (t) => {
-        t.orphaned++;
-        t.orphanedBytes += orphan.size;
+      // Gone since the review: nothing to remove.
+      if (!now || !decided || decided.fate === 'referenced') continue;
+      const { schema, table } = decided;
+      count(schema, table, (t) => {
+        t.stored++;
+        t.storedBytes += now.size;
       });
-      yield line;
+      if (decided.fate === 'protected' || now.size !== listed.size) {
+        count(schema, table, (t) => t.protected++);
+        continue;
+      }
+      count(schema, table, (t) => {
+        t.orphaned++;
+        t.orphanedBytes += now.size;
+      });
+      const orphan: Orphan = { path: now.path, size: now.size, lastModified: now.lastModified.toISOString(), schema, table };
+      yield JSON.stringify(orphan);
     }
   }
   try {
-    await ctx.folder.writeOrphans(ctx.runId, ctx.shard.id, eligible());
-    result.listingComplete = true;
+    await ctx.folder.writeOrphans(ctx.runId, shard.id, eligible());
   } catch (error) {
     if (!(error instanceof MissingRunFileError)) throw error;
-    result.errors.push(`the approved run has no orphan list for shard ${ctx.shard.id} (its listing failed); nothing is deleted in this shard`);
+    result.errors.push(`the approved run has no orphan list for shard ${shard.id} (its listing failed); nothing is deleted in this shard`);
+    return result;
   }
+  const problems: string[] = [];
+  if (expectedDigest === undefined || digest.digest('hex') !== expectedDigest) {
+    problems.push(`the orphan list of shard ${shard.id} is not the one run ${approvedRunId} wrote (its digest differs)`);
+  }
+  if (refused > 0) problems.push(`${refused} entries of the orphan list of shard ${shard.id} are not objects of its section and scope (first: ${firstRefusal})`);
+  if (problems.length > 0) {
+    result.errors.push(`${problems.join('; ')}: the approval is refused for this shard and nothing is deleted in it`);
+    return result;
+  }
+  result.listingComplete = true;
   return result;
+}
+
+function parseOrphan(line: string): Orphan | null {
+  try {
+    const value = JSON.parse(line) as Partial<Orphan>;
+    return typeof value.path === 'string' && typeof value.size === 'number' ? (value as Orphan) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function* digested(lines: AsyncIterable<string>, digest: Hash): AsyncIterable<string> {
+  for await (const line of lines) {
+    digest.update(`${line}\n`);
+    yield line;
+  }
 }

@@ -1,6 +1,8 @@
 import type { RunPlan, ShardFailure } from '../model/plan.js';
 import type { ShardResult } from '../model/results.js';
-import { buildReport, formatReport, type Report } from '../phases/report.js';
+import { buildReport, formatReport, MAX_LISTED_PATHS, type Report, type ReportInput } from '../phases/report.js';
+import type { Orphan } from '../model/results.js';
+import { compareBytes } from '../model/byte-order.js';
 import { renderReportHtml } from '../phases/report-html.js';
 import type { EngineDependencies } from './ports.js';
 import { isActive, releaseRunLock } from './lock.js';
@@ -48,7 +50,7 @@ export async function reportRun(
     const plan = knownPlan ?? (await deps.folder.readPlan(runId));
     const status = await runStatus(deps, plan);
     if (status.pending.length > 0 && !options.timedOut) return null;
-    report = buildRunReport(deps, plan, status, options.timedOut);
+    report = buildRunReport(deps, plan, status, options.timedOut, await orphanPathsOf(deps, plan, status.results));
     await deps.folder.writeReport(report, formatReport(report), renderReportHtml(report));
     await deps.folder.writeLatest(report);
   }
@@ -57,7 +59,26 @@ export async function reportRun(
   return report;
 }
 
-function buildRunReport(deps: ReporterDependencies, plan: RunPlan, status: RunStatus, timedOut: string | undefined): Report {
+/** The orphaned paths of the run's complete listings, sorted, each list cut at MAX_LISTED_PATHS. */
+async function orphanPathsOf(deps: Pick<EngineDependencies, 'folder'>, plan: RunPlan, results: ShardResult[]): Promise<ReportInput['orphanPaths']> {
+  const paths = { hash: [] as string[], schema: [] as string[], truncated: false };
+  for (const result of results) {
+    if (result.kind === 'purge' || !result.listingComplete || result.totals.orphaned === 0) continue;
+    const into = paths[result.section];
+    for await (const line of deps.folder.readOrphans(plan.runId, result.shardId)) {
+      if (into.length >= MAX_LISTED_PATHS) {
+        paths.truncated = true;
+        break;
+      }
+      into.push((JSON.parse(line) as Orphan).path);
+    }
+  }
+  paths.hash.sort(compareBytes);
+  paths.schema.sort(compareBytes);
+  return paths;
+}
+
+function buildRunReport(deps: ReporterDependencies, plan: RunPlan, status: RunStatus, timedOut: string | undefined, orphanPaths: ReportInput['orphanPaths']): Report {
   const started = performance.now();
   const failed = [...status.failed, ...status.pending.map((shardId) => ({ shardId, reason: timedOut! }))];
   const report = buildReport({
@@ -79,7 +100,10 @@ function buildRunReport(deps: ReporterDependencies, plan: RunPlan, status: RunSt
     results: status.results,
     failedShards: failed,
     timings: { ...plan.timings, sweep: Math.max(0, ...status.results.map((r) => r.timings.listMs + r.timings.deleteMs)) },
-    orphanLists: status.results.filter((r) => r.listingComplete).map((r) => deps.folder.orphansName(plan.runId, r.shardId)),
+    orphanLists: status.results.filter((r) => r.listingComplete && r.kind !== 'purge').map((r) => deps.folder.orphansName(plan.runId, r.shardId)),
+    orphanPaths,
+    removal: plan.options.removal,
+    retentionHours: plan.options.retentionHours,
     ...(plan.approvedRun ? { approvedRun: plan.approvedRun } : {}),
   });
   report.timings_ms.report = performance.now() - started;

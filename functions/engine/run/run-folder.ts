@@ -1,5 +1,5 @@
 import type { Approval, RunLock, RunPlan, ShardFailure } from '../model/plan.js';
-import type { BatchJournal, ShardResult } from '../model/results.js';
+import type { BatchJournal, QuarantineRecord, ShardResult } from '../model/results.js';
 import type { Report } from '../phases/report.js';
 import { ConfigurationError } from '../model/errors.js';
 
@@ -40,6 +40,9 @@ const layout = {
   orphans: (runId: string, shardId: string) => `runs/${runId}/orphans/${shardId}.jsonl`,
   batch: (runId: string, shardId: string, n: number) => `runs/${runId}/batches/${shardId}/${n}.json`,
   shardResult: (runId: string, shardId: string) => `runs/${runId}/shards/${shardId}.json`,
+  quarantined: (runId: string) => `runs/${runId}/quarantined/`,
+  quarantineRecord: (runId: string, shardId: string, n: number) => `runs/${runId}/quarantined/${shardId}/${n}.json`,
+  purgeBatch: (runId: string, shardId: string, key: string) => `runs/${runId}/purged/${shardId}/${key}.json`,
   shardFailure: (runId: string, shardId: string) => `runs/${runId}/failed/${shardId}.json`,
   report: (runId: string, ext: 'json' | 'txt' | 'html') => `runs/${runId}/report.${ext}`,
   notified: (runId: string) => `runs/${runId}/notified`,
@@ -123,6 +126,28 @@ export class RunFolder {
     await this.storage.writeText(layout.batch(runId, shardId, n), JSON.stringify(journal));
   }
 
+  async writeQuarantineRecord(runId: string, shardId: string, n: number, record: QuarantineRecord): Promise<void> {
+    await this.storage.writeText(layout.quarantineRecord(runId, shardId, n), JSON.stringify(record));
+  }
+
+  /** Every quarantine record a run wrote. */
+  async readQuarantineRecords(runId: string): Promise<QuarantineRecord[]> {
+    const records: QuarantineRecord[] = [];
+    for (const path of await this.storage.list(layout.quarantined(runId))) {
+      const record = await this.readJson<QuarantineRecord>(path);
+      if (record) records.push(record);
+    }
+    return records;
+  }
+
+  readPurgeBatch(runId: string, shardId: string, key: string): Promise<BatchJournal | null> {
+    return this.readJson<BatchJournal>(layout.purgeBatch(runId, shardId, key));
+  }
+
+  async writePurgeBatch(runId: string, shardId: string, key: string, journal: BatchJournal): Promise<void> {
+    await this.storage.writeText(layout.purgeBatch(runId, shardId, key), JSON.stringify(journal));
+  }
+
   readShardResult(runId: string, shardId: string): Promise<ShardResult | null> {
     return this.readJson<ShardResult>(layout.shardResult(runId, shardId));
   }
@@ -154,6 +179,12 @@ export class RunFolder {
   /** True for the one caller that may notify about the run. */
   claimNotification(runId: string, at: Date): Promise<boolean> {
     return this.storage.writeText(layout.notified(runId), at.toISOString(), { ifAbsent: true });
+  }
+
+  /** The newest finished report, if any. */
+  async readLatest(): Promise<Report | null> {
+    const latest = await this.readJson<{ run_id: string }>(layout.latest());
+    return latest ? this.readReport(latest.run_id) : null;
   }
 
   async writeLatest(report: Report): Promise<void> {

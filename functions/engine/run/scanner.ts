@@ -2,11 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { RunPlan } from '../model/plan.js';
-import { checkGrace, type RunOptions } from '../model/options.js';
+import type { RunPlan, ShardPlan } from '../model/plan.js';
+import { QUARANTINE_PREFIX } from '../phases/sections.js';
+import { checkGrace, type Removal, type RunOptions } from '../model/options.js';
 import { ConfigurationError } from '../model/errors.js';
 import { ignoreEvents } from '../model/events.js';
-import { groupsFor, schemasInScope, scopeOf } from '../phases/scope.js';
+import { groupsFor, schemasInScope, scopeOf, type StoreScope } from '../phases/scope.js';
 import { mark } from '../phases/mark.js';
 import { partition } from '../phases/partition.js';
 import type { EngineDependencies } from './ports.js';
@@ -17,7 +18,7 @@ import { reportRun } from './reporter.js';
  * What starts a run: its options, or the dry run whose findings to remove without listing the
  * store again (its options are reused; the grace period may be changed).
  */
-export type RunRequest = { options: RunOptions } | { approveRun: string; graceHours?: number; concurrency?: number };
+export type RunRequest = { options: RunOptions } | { approveRun: string; graceHours?: number; concurrency?: number; removal?: Removal };
 
 export type ScanOutcome = { status: 'started'; plan: RunPlan } | { status: 'refused'; reason: string };
 
@@ -48,6 +49,7 @@ export async function startRun(deps: EngineDependencies, request: RunRequest, ru
           mode: 'collect',
           ...(request.graceHours !== undefined ? { graceHours: request.graceHours } : {}),
           ...(request.concurrency !== undefined ? { concurrency: request.concurrency } : {}),
+          ...(request.removal !== undefined ? { removal: request.removal } : {}),
         };
   scopeOf(deps, options);
   checkGrace(options.mode, options.graceHours, deps.lifecycle.graceFloorHours);
@@ -109,8 +111,11 @@ async function planAndMark(deps: EngineDependencies, options: RunOptions, runId:
   try {
     const marked = await mark(deps.catalog, columns, scope, groups, spillDir, options.concurrency, observe);
     const shards = await partition(marked, options.maxRefsPerShard, deps.folder, runId);
+    if (options.mode === 'collect') shards.push(...purgeShards(scope, schemas));
     timings.mark = performance.now() - t;
     const errors = [...readability.problems.map((p) => `not every reference is readable: ${p}`), ...marked.errors];
+    const drop = await referenceDrop(deps, options, marked.columns.reduce((n, c) => n + c.references, 0));
+    if (drop) errors.push(drop);
     return {
       runId,
       createdAt,
@@ -171,4 +176,34 @@ async function approvalPlan(deps: EngineDependencies, earlier: RunPlan, options:
 
 function alreadyApproved(approvedRunId: string, by: string): ConfigurationError {
   return new ConfigurationError(`run '${approvedRunId}' was already approved by run ${by}: start a new dry run to review again.`);
+}
+
+/** One purge shard per root: what earlier runs quarantined there is purged or restored. */
+function purgeShards(scope: StoreScope, schemas: string[]): ShardPlan[] {
+  return scope.roots.map((root) => ({
+    id: `${root.store}~purge`,
+    kind: 'purge' as const,
+    root: root.root,
+    store: root.store,
+    section: 'hash' as const,
+    schemas,
+    listPrefix: QUARANTINE_PREFIX,
+  }));
+}
+
+/**
+ * A run that reads far fewer references than the previous finished run of the same scope is more
+ * likely missing some (a dropped grant, a database not reached) than cleaning up: it removes nothing.
+ */
+async function referenceDrop(deps: EngineDependencies, options: RunOptions, read: number): Promise<string | undefined> {
+  if (options.minReferenceRatio <= 0) return undefined;
+  const previous = await deps.folder.readLatest();
+  if (!previous || previous.errors > 0 || previous.references_read === 0) return undefined;
+  const sameScope = previous.scope.schemas.join() === options.schemas.join() && (previous.scope.stores.length === 0 || options.store === undefined || previous.scope.stores.some((s) => s.store === options.store));
+  if (!sameScope || read >= previous.references_read * options.minReferenceRatio) return undefined;
+  return (
+    `this run read ${read} references, fewer than ${Math.round(options.minReferenceRatio * 100)} % of the ${previous.references_read} ` +
+    `that run ${previous.run_id} read: some may be unreadable now. If rows were really deleted, allow it for this run ` +
+    '(djgc --min-reference-ratio 0, or the payload\'s minReferenceRatio)'
+  );
 }

@@ -4,8 +4,9 @@ import { ConfigurationError } from '../model/errors.js';
 import { ignoreEvents } from '../model/events.js';
 import { scopeOf } from '../phases/scope.js';
 import { loadShardReferences } from '../phases/partition.js';
-import { listShard, readApprovedList, type SweepContext } from '../phases/sweep.js';
-import { removeOrphans } from '../phases/removal.js';
+import { listShard, newResult, readApprovedList, type SweepContext } from '../phases/sweep.js';
+import { removeOrphans, type TransactionWatch } from '../phases/removal.js';
+import { purgeQuarantine } from '../phases/purge.js';
 import { makeRecheck } from '../phases/recheck.js';
 import type { EngineDependencies } from './ports.js';
 
@@ -56,12 +57,32 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
     now,
   };
 
+  const recheck = makeRecheck(deps.catalog, scope, shard.root, new Set(Object.keys(plan.declared.ignoredSchemas)));
+  const transactions: TransactionWatch = {
+    open: () => deps.catalog.openWriteTransactions(),
+    stillOpen: (snapshot) => deps.catalog.stillOpen(snapshot),
+    pause: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  };
+  if (shard.kind === 'purge') {
+    const result = { ...newResult(shard), kind: 'purge' as const, listingComplete: true };
+    if (plan.deletionBlocked) result.errors.push(`nothing purged on ${shard.store}: ${plan.deletionBlocked}`);
+    else {
+      await purgeQuarantine(
+        { runId: plan.runId, folder: deps.folder, store: ctx.store, layout: ctx.layout, shard, retentionHours: plan.options.retentionHours, recheck, transactions, observe, now: deps.now },
+        result,
+      );
+    }
+    await deps.folder.writeShardResult(plan.runId, result);
+    observe({ type: 'shard-done', shard: shardId });
+    return result;
+  }
+
   const started = now();
   let result = await deps.folder.readListing(plan.runId, shardId);
   if (!result) {
     // A missing refs file is thrown, not reported: without its references a shard cannot be swept, and a retry may succeed.
     result = plan.approvedRun
-      ? await readApprovedList(ctx, plan.approvedRun)
+      ? await readApprovedList(ctx, plan.approvedRun, (await deps.folder.readShardResult(plan.approvedRun, shardId))?.orphanDigest)
       : await listShard(ctx, await loadShardReferences(deps.folder, plan.runId, shardId));
     result.timings.listMs = now() - started;
     if (result.listingComplete) await deps.folder.writeListing(result, plan.runId);
@@ -69,21 +90,28 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
   observe({ type: 'shard-listed', shard: shardId, orphans: result.totals.orphaned });
 
   if (plan.options.mode === 'collect' && result.listingComplete && result.totals.orphaned > 0) {
-    if (plan.deletionBlocked) {
-      result.errors.push(`nothing deleted in shard ${shardId}: ${plan.deletionBlocked}`);
+    const blocked = plan.deletionBlocked ?? orphanFractionBlock(result, plan.options.maxOrphanFraction);
+    if (blocked) {
+      result.errors.push(`nothing removed in shard ${shardId}: ${blocked}`);
     } else {
       const removalStarted = now();
       result.deletionAttempted = true;
+      const visible = await deps.catalog.openWriteTransactions().then((s) => s.visible, () => false);
+      result.transactionsVisible = visible;
       await removeOrphans(
         {
           runId: plan.runId,
           folder: deps.folder,
           store: ctx.store,
           shard,
-          recheck: makeRecheck(deps.catalog, plan.columns, scope, plan.approvedRun ? null : plan.rootsByColumn, shard.root),
+          removal: plan.options.removal,
+          recheck,
+          transactions,
+          transactionWaitSeconds: plan.options.transactionWaitSeconds,
           runReported: async () => (await deps.folder.readReport(plan.runId)) !== null,
           concurrency: REMOVAL_CONCURRENCY,
           observe,
+          now: deps.now,
         },
         result,
       );
@@ -93,4 +121,15 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
   await deps.folder.writeShardResult(plan.runId, result);
   observe({ type: 'shard-done', shard: shardId });
   return result;
+}
+
+/** A shard whose orphans are most of what it stores is more likely a broken reference read than a clean-up. */
+function orphanFractionBlock(result: ShardResult, maxOrphanFraction: number): string | undefined {
+  const { orphaned, stored } = result.totals;
+  if (maxOrphanFraction >= 1 || stored === 0 || orphaned / stored <= maxOrphanFraction) return undefined;
+  return (
+    `${orphaned} of its ${stored} objects (${Math.round((orphaned / stored) * 100)} %) are orphaned, more than the limit of ` +
+    `${Math.round(maxOrphanFraction * 100)} %, which suggests references were not all read. Check the report's columns; if the ` +
+    'orphans are real, raise the limit for this run (djgc --max-orphan-fraction, or the payload\'s maxOrphanFraction).'
+  );
 }
