@@ -2,7 +2,7 @@ import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
 import type { Catalog, Reference, StorageColumn } from '../engine/types.js';
 import { parseStorageComment } from './comment.js';
-import { toReference } from './reference.js';
+import { toReferences } from './reference.js';
 import { rowsUntilFailure } from './stream-rows.js';
 
 export interface MysqlCatalogOptions {
@@ -57,28 +57,38 @@ function repeated(text: string, needle: string): string {
   return `LOCATE('${needle}', ${text}, LOCATE('${needle}', ${text}) + 1) > 0`;
 }
 
+/** The number of `/` characters in `text`. */
+function slashes(text: string): string {
+  return `(LENGTH(${text}) - LENGTH(REPLACE(${text}, '/', '')))`;
+}
+
 /**
- * SQL expressions over one column. `ok` is 1 exactly when the server's extraction of
- * `path` and `store` equals what `toReference` says about the value: strict tokens and
- * no escapes (so unquoting is trivial), an object with one `"path"` key holding a
- * non-empty string and at most one `"store"` key holding a string or null. Anything
- * else goes to `toReference` as raw text. CASE keeps the evaluation order, so no JSON
- * function sees invalid JSON (MySQL 8 raises an error there).
+ * SQL expressions over one column. `ok` is 1 exactly when `toReferences` would read the
+ * value as the one reference the server extracts: strict tokens and no escapes (so
+ * unquoting is trivial and the text holds every string verbatim), an object with one
+ * `"path"` key holding a canonical string (no empty, `.` or `..` segment) and at most one
+ * `"store"` key holding a string or null, and no `/` in the text outside the path (so no
+ * other string could name a path). Anything else goes to `toReferences` as raw text. CASE
+ * keeps the evaluation order, so no JSON function sees invalid JSON (MySQL 8 raises an
+ * error there).
  */
 function expressions(column: StorageColumn) {
   const c = quoteIdentifier(column.column);
   const text = `CAST(${c} AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin`;
   const path = `JSON_EXTRACT(${c}, '$.path')`;
   const store = `JSON_EXTRACT(${c}, '$.store')`;
+  const pathText = `(CAST(JSON_UNQUOTE(${path}) AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin)`;
+  const framed = `CONCAT('/', ${pathText}, '/')`;
   const ok = `(CASE
     WHEN NOT JSON_VALID(${c}) THEN 0
     WHEN NOT (${text} REGEXP ${STRICT_TOKENS}) THEN 0
     WHEN JSON_TYPE(${c}) <> 'OBJECT' THEN 0
     WHEN ${repeated(text, '"path"')} THEN 0
     WHEN COALESCE(JSON_TYPE(${path}), '') <> 'STRING' THEN 0
-    WHEN CHAR_LENGTH(JSON_UNQUOTE(${path})) = 0 THEN 0
+    WHEN ${framed} LIKE '%//%' OR ${framed} LIKE '%/./%' OR ${framed} LIKE '%/../%' THEN 0
     WHEN ${repeated(text, '"store"')} THEN 0
     WHEN ${store} IS NOT NULL AND JSON_TYPE(${store}) NOT IN ('STRING', 'NULL') THEN 0
+    WHEN ${slashes(text)} <> ${slashes(pathText)} THEN 0
     ELSE 1 END)`;
   return {
     value: c,
@@ -109,10 +119,11 @@ interface ReferenceRow {
   raw: unknown;
 }
 
-function rowToReference(row: ReferenceRow, where: string): Reference | null {
-  if (row.raw !== null) return toReference(row.raw, where);
+/** The references in one row: `toReferences` over the raw value, or the server's extraction. */
+function rowToReference(row: ReferenceRow, where: string): Reference[] {
+  if (row.raw !== null) return toReferences(row.raw, where);
   if (row.path === null) throw new Error(`${where}: the server returned neither a path nor the raw value`);
-  return { store: row.store === null || row.store === '' ? null : row.store, path: row.path };
+  return [{ store: row.store === null || row.store === '' ? null : row.store, path: row.path }];
 }
 
 /** The catalog of one MySQL 8 or MariaDB server: every database on it except the system ones. */
@@ -175,10 +186,7 @@ export class MysqlCatalog implements Catalog {
           connection.off('end', ended);
         };
       });
-      for await (const row of rows) {
-        const reference = rowToReference(row, where);
-        if (reference) yield reference;
-      }
+      for await (const row of rows) yield* rowToReference(row, where);
       finished = true;
     } finally {
       this.streams.delete(connection);
@@ -199,9 +207,11 @@ export class MysqlCatalog implements Catalog {
       const chunk = wanted.slice(offset, offset + PATHS_PER_QUERY);
       const [rows] = await this.pool.execute<mysqlPromise.RowDataPacket[]>(recheckSelect(column, chunk.length), chunk);
       for (const row of rows) {
-        const reference = rowToReference(row as ReferenceRow, where);
         // Rows of values read raw come back in every chunk; keep them once.
-        if (reference && wantedSet.has(reference.path) && (row.raw === null || offset === 0)) found.push(reference);
+        if (row.raw !== null && offset > 0) continue;
+        for (const reference of rowToReference(row as ReferenceRow, where)) {
+          if (wantedSet.has(reference.path)) found.push(reference);
+        }
       }
       offset += PATHS_PER_QUERY;
     } while (offset < wanted.length);
