@@ -99,7 +99,7 @@ function expressions(column: StorageColumn) {
   };
 }
 
-function referenceSelect(column: StorageColumn): string {
+export function referenceSelect(column: StorageColumn): string {
   const e = expressions(column);
   return `SELECT ${e.path} AS path, ${e.store} AS store, CASE WHEN ${e.ok} = 1 THEN NULL ELSE ${e.value} END AS raw
 FROM ${e.source} WHERE ${e.value} IS NOT NULL`;
