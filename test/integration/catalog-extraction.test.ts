@@ -30,16 +30,8 @@ interface StoredValue {
 
 const json = (value: unknown, rest: Omit<StoredValue, 'text'> = {}): StoredValue => ({ text: JSON.stringify(value), ...rest });
 
-const VALUES: StoredValue[] = [
-  // Ordinary DataJoint values (spec §2).
-  json({ hash: h('a'), path: hashPath('a'), schema: SCHEMA, store: 'main', size: 69 }, { server: true }),
-  json({ path: `_schema/${SCHEMA}/session/subject=m%2F1%20x/sess_idx=3/wave_siMNaXZy.npy`, store: 'main', dtype: 'float32', shape: [2, 3] }, { server: true }),
-  json({ path: `_schema/${SCHEMA}/t/id=3/obj_zY50ZToX.dat`, store: 'main', size: 8, ext: 'dat', is_dir: false, item_count: null, timestamp: '2026-01-02T03:04:05+00:00' }, { server: true }),
-  json({ path: `_schema/${SCHEMA}/t/id=4/obj_folderXY`, store: 'main', size: 30, ext: null, is_dir: true, item_count: 3, timestamp: '2026-01-02T03:04:05+00:00' }, { server: true }),
-  json({ path: 'user/sub/raw.bin', store: 'main', size: 7, is_dir: false, timestamp: '2026-01-02T03:04:05+00:00' }, { server: true }),
-  json({ path: hashPath('b'), store: null }, { server: true }),
-  json({ path: `${SCHEMA}/t/id=5/.hidden_file`, store: '' }, { server: true }),
-  // Accepted before, yet protecting nothing: each must yield its canonical path.
+/** Accepted before, yet each protected nothing (or not everything): each must yield its canonical paths. */
+const LOSS_PATHS: StoredValue[] = [
   json({ hash: h('c'), path: `_hash/${SCHEMA}//${h('c')}`, schema: SCHEMA, store: 'main', size: 1 }, { refs: [`main|${hashPath('c')}`] }),
   json({ hash: h('d'), path: `_hash/${SCHEMA}/./${h('d')}`, schema: SCHEMA, store: 'main', size: 1 }, { refs: [`main|${hashPath('d')}`] }),
   json(
@@ -51,6 +43,22 @@ const VALUES: StoredValue[] = [
     { kind: 'graph', data: [{ path: hashPath('f'), store: 'main' }, { path: hashPath('g'), store: 'cold' }] },
     { refs: [`cold|${hashPath('g')}`, `main|${hashPath('f')}`] },
   ),
+  json(
+    { path: hashPath('s'), store: 'main', data: { path: hashPath('t'), store: 'main' } },
+    { refs: [`main|${hashPath('s')}`, `main|${hashPath('t')}`] },
+  ),
+];
+
+const VALUES: StoredValue[] = [
+  // Ordinary DataJoint values (spec §2).
+  json({ hash: h('a'), path: hashPath('a'), schema: SCHEMA, store: 'main', size: 69 }, { server: true }),
+  json({ path: `_schema/${SCHEMA}/session/subject=m%2F1%20x/sess_idx=3/wave_siMNaXZy.npy`, store: 'main', dtype: 'float32', shape: [2, 3] }, { server: true }),
+  json({ path: `_schema/${SCHEMA}/t/id=3/obj_zY50ZToX.dat`, store: 'main', size: 8, ext: 'dat', is_dir: false, item_count: null, timestamp: '2026-01-02T03:04:05+00:00' }, { server: true }),
+  json({ path: `_schema/${SCHEMA}/t/id=4/obj_folderXY`, store: 'main', size: 30, ext: null, is_dir: true, item_count: 3, timestamp: '2026-01-02T03:04:05+00:00' }, { server: true }),
+  json({ path: 'user/sub/raw.bin', store: 'main', size: 7, is_dir: false, timestamp: '2026-01-02T03:04:05+00:00' }, { server: true }),
+  json({ path: hashPath('b'), store: null }, { server: true }),
+  json({ path: `${SCHEMA}/t/id=5/.hidden_file`, store: '' }, { server: true }),
+  ...LOSS_PATHS,
   // Other values only JavaScript reads.
   json({ path: `/${hashPath('i')}`, store: 'main' }, { refs: [`main|${hashPath('i')}`] }),
   json({ path: `_hash/other/../${SCHEMA}/${h('j')}`, store: 'main' }, { refs: [`main|${hashPath('j')}`] }),
@@ -76,8 +84,10 @@ async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 }
 
 interface Backend {
-  catalog: Catalog;
+  catalog: Pick<Catalog, 'references' | 'findReferences'>;
   column: StorageColumn;
+  /** Replace the column's rows with `values`, row i holding values[i]. */
+  load(values: readonly StoredValue[]): Promise<void>;
   /** Each row's id and value as the driver returns it. */
   readBack(): Promise<Array<{ id: number; value: unknown }>>;
   /** The paths the server extracted itself (rows sent without the raw value). */
@@ -85,39 +95,45 @@ interface Backend {
 }
 
 /** The references `toReferences` reads from each stored value, checked against the pinned ones. */
-async function expectedReferences(backend: Backend): Promise<Reference[]> {
+async function expectedReferences(backend: Backend, values: readonly StoredValue[]): Promise<Reference[]> {
   const rows = await backend.readBack();
-  expect(rows).toHaveLength(VALUES.length);
+  expect(rows).toHaveLength(values.length);
   const all: Reference[] = [];
   for (const { id, value } of rows) {
     const refs = toReferences(value, 'read back');
-    const pinned = VALUES[id]!.refs;
-    if (pinned) expect(keys(refs), VALUES[id]!.text ?? 'NULL').toEqual([...pinned].sort());
+    const pinned = values[id]!.refs;
+    if (pinned) expect(keys(refs), values[id]!.text ?? 'NULL').toEqual([...pinned].sort());
     all.push(...refs);
   }
   return all;
 }
 
+/** `values` in the column: streamed and re-checked, the catalog says exactly what `toReferences` says. */
+async function expectExact(backend: Backend, values: readonly StoredValue[]): Promise<void> {
+  const { catalog, column } = backend;
+  await backend.load(values);
+  const expected = await expectedReferences(backend, values);
+  expect(keys(await collect(catalog.references(column)))).toEqual(keys(expected));
+  const paths = [...new Set(expected.map((r) => r.path))];
+  expect(keys(await catalog.findReferences(column, [...paths, 'no/such/path']))).toEqual(keys(expected));
+  for (const path of paths) {
+    expect(keys(await catalog.findReferences(column, [path])), path).toEqual(keys(expected.filter((r) => r.path === path)));
+  }
+}
+
 /** `server`: which values the server extracts itself ('none' for a column it hands over whole). */
 function checkExtraction(backend: () => Backend, server: 'jsonb' | 'text' | 'none'): void {
-  it('streams exactly the references toReferences reads from each value', async () => {
-    const { catalog, column } = backend();
-    const expected = await expectedReferences(backend());
-    expect(keys(await collect(catalog.references(column)))).toEqual(keys(expected));
+  it.each(LOSS_PATHS.map((value) => [value.text]))('reads %s alone exactly', async (text) => {
+    await expectExact(backend(), [LOSS_PATHS.find((value) => value.text === text)!]);
   });
 
-  it('finds every reference by its canonical path, each one alone and all together', async () => {
-    const { catalog, column } = backend();
-    const expected = await expectedReferences(backend());
-    const paths = [...new Set(expected.map((r) => r.path))];
-    expect(keys(await catalog.findReferences(column, [...paths, 'no/such/path']))).toEqual(keys(expected));
-    for (const path of paths) {
-      expect(keys(await catalog.findReferences(column, [path])), path).toEqual(keys(expected.filter((r) => r.path === path)));
-    }
-    expect(await catalog.findReferences(column, [`_hash/${SCHEMA}//${h('c')}`, 'no/such/path'])).toEqual([]);
+  it('streams and finds exactly what toReferences reads, with ordinary values and odd ones together', async () => {
+    await expectExact(backend(), VALUES);
+    expect(await backend().catalog.findReferences(backend().column, [`_hash/${SCHEMA}//${h('c')}`, 'no/such/path'])).toEqual([]);
   });
 
   it(server !== 'none' ? 'extracts ordinary values on the server, and only those' : 'hands every value to JavaScript', async () => {
+    await backend().load(VALUES);
     const extracted = VALUES.filter((v) => v.server === true || v.server === server).map((v) => JSON.parse(v.text!).path as string);
     expect((await backend().serverPaths()).sort()).toEqual(server !== 'none' ? extracted.sort() : []);
   });
@@ -138,9 +154,6 @@ describe('PostgreSQL', () => {
     for (const type of ['jsonb', 'json']) {
       await db.query(`CREATE TABLE ${SCHEMA}.t_${type} (id integer PRIMARY KEY, v ${type})`);
       await db.query(`COMMENT ON COLUMN ${SCHEMA}.t_${type}.v IS ':<blob@main>:'`);
-      for (const [id, value] of VALUES.entries()) {
-        await db.query(`INSERT INTO ${SCHEMA}.t_${type} (id, v) VALUES ($1, $2::${type})`, [id, value.text]);
-      }
     }
     catalog = new PostgresCatalog(database.url, { batchSize: 7 });
   });
@@ -158,6 +171,12 @@ describe('PostgreSQL', () => {
         () => ({
           catalog,
           column,
+          load: async (values) => {
+            await db.query(`TRUNCATE ${SCHEMA}.t_${type}`);
+            for (const [id, value] of values.entries()) {
+              await db.query(`INSERT INTO ${SCHEMA}.t_${type} (id, v) VALUES ($1, $2::${type})`, [id, value.text]);
+            }
+          },
           readBack: async () => (await db.query<{ id: number; value: unknown }>(`SELECT id, v AS value FROM ${SCHEMA}.t_${type}`)).rows,
           serverPaths: async () =>
             (await db.query<{ path: string }>(`SELECT path FROM (${postgresReferenceSelect(column, type)}) r WHERE raw IS NULL`)).rows.map(
@@ -187,7 +206,6 @@ describe('MariaDB', () => {
           await admin.query(
             `CREATE TABLE ${database}.t (id int PRIMARY KEY, v longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL COMMENT ':<blob@main>:' CHECK (json_valid(v)))`,
           );
-          for (const [id, value] of VALUES.entries()) await admin.query(`INSERT INTO ${database}.t (id, v) VALUES (?, ?)`, [id, value.text]);
           catalog = new MysqlCatalog(url, { batchSize: 7 });
           ready();
           await new Promise<void>((release) => {
@@ -213,6 +231,10 @@ describe('MariaDB', () => {
     () => ({
       catalog,
       column,
+      load: async (values) => {
+        await admin.query(`DELETE FROM ${database}.t`);
+        for (const [id, value] of values.entries()) await admin.query(`INSERT INTO ${database}.t (id, v) VALUES (?, ?)`, [id, value.text]);
+      },
       readBack: async () => (await admin.query<mysql.RowDataPacket[]>(`SELECT id, v AS value FROM ${database}.t`))[0] as Array<{ id: number; value: unknown }>,
       serverPaths: async () =>
         ((await admin.query<mysql.RowDataPacket[]>(`SELECT path FROM (${mysqlReferenceSelect(column)}) r WHERE raw IS NULL`))[0]).map(
@@ -230,7 +252,6 @@ describe('PGlite (the embedded database)', () => {
   beforeAll(async () => {
     db = new PGlite();
     await db.exec(`CREATE SCHEMA ${SCHEMA}; CREATE TABLE ${SCHEMA}.t (id integer PRIMARY KEY, v jsonb)`);
-    for (const [id, value] of VALUES.entries()) await db.query(`INSERT INTO ${SCHEMA}.t (id, v) VALUES ($1, $2::jsonb)`, [id, value.text]);
     catalog = new PgliteCatalog(db);
   });
 
@@ -243,6 +264,10 @@ describe('PGlite (the embedded database)', () => {
     () => ({
       catalog,
       column,
+      load: async (values) => {
+        await db.query(`TRUNCATE ${SCHEMA}.t`);
+        for (const [id, value] of values.entries()) await db.query(`INSERT INTO ${SCHEMA}.t (id, v) VALUES ($1, $2::jsonb)`, [id, value.text]);
+      },
       readBack: async () => (await db.query<{ id: number; value: unknown }>(`SELECT id, v AS value FROM ${SCHEMA}.t`)).rows,
       serverPaths: async () =>
         (await db.query<{ path: string }>(`SELECT path FROM (${postgresReferenceSelect(column, 'jsonb')}) r WHERE raw IS NULL`)).rows.map(
