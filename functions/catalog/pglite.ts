@@ -26,7 +26,7 @@ export class PgliteCatalog implements Catalog {
     try {
       for (;;) {
         const batch = await this.db.query<ReferenceRow>(`FETCH ${FETCH_SIZE} FROM ${cursor}`);
-        for (const row of batch.rows) yield* rowToReference(row, qualifiedName(column));
+        for (const row of batch.rows) for (const reference of rowToReference(row, qualifiedName(column))) yield reference;
         if (batch.rows.length < FETCH_SIZE) break;
       }
     } finally {

@@ -6,7 +6,7 @@ import { MysqlCatalog, referenceSelect as mysqlReferenceSelect } from '../../fun
 import { PgliteCatalog } from '../../functions/catalog/pglite.js';
 import { PostgresCatalog, referenceSelect as postgresReferenceSelect } from '../../functions/catalog/postgres.js';
 import { toReferences } from '../../functions/catalog/reference.js';
-import type { Catalog, Reference, StorageColumn } from '../../functions/engine/types.js';
+import { MalformedMetadataError, type Catalog, type Reference, type StorageColumn } from '../../functions/engine/types.js';
 import { dropMysqlDatabases, withMysqlServer } from '../support/mysql.js';
 import { uniqueName } from '../support/names.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
@@ -47,6 +47,21 @@ const LOSS_PATHS: StoredValue[] = [
     { path: hashPath('s'), store: 'main', data: { path: hashPath('t'), store: 'main' } },
     { refs: [`main|${hashPath('s')}`, `main|${hashPath('t')}`] },
   ),
+];
+
+/** Read alone: the server's extraction at the edges of what is canonical (some are malformed). */
+const EDGES: StoredValue[] = [
+  json({ path: 'a/...', store: 'main' }, { server: true }),
+  json({ path: 'x/..y/.z/z./.../..../a..', store: 'main' }, { server: true }),
+  json({ path: 'é/ü/x', store: 'main' }, { server: true }),
+  { text: '{ "path" : "a/b" ,\n "store" : "main" }', server: true },
+  json({ path: 'a/b', store: 'm/n' }, { refs: ['m/n|a/b', 'm/n|m/n'] }),
+  json({ path: 'a/..', store: 'main' }),
+  json({ path: '..', store: 'main' }),
+  json({ path: '.', store: 'main' }),
+  json({ path: '/', store: 'main' }),
+  json({ path: '', store: 'main' }),
+  json({ path: 'ok', data: { path: '../up' } }),
 ];
 
 const VALUES: StoredValue[] = [
@@ -112,7 +127,14 @@ async function expectedReferences(backend: Backend, values: readonly StoredValue
 async function expectExact(backend: Backend, values: readonly StoredValue[]): Promise<void> {
   const { catalog, column } = backend;
   await backend.load(values);
-  const expected = await expectedReferences(backend, values);
+  const expected = await expectedReferences(backend, values).catch((error: unknown) => error as Error);
+  if (expected instanceof Error) {
+    expect(expected).toBeInstanceOf(MalformedMetadataError);
+    const problem = (expected as MalformedMetadataError).detail;
+    await expect(collect(catalog.references(column))).rejects.toThrow(problem);
+    await expect(catalog.findReferences(column, ['a'])).rejects.toThrow(problem);
+    return;
+  }
   expect(keys(await collect(catalog.references(column)))).toEqual(keys(expected));
   const paths = [...new Set(expected.map((r) => r.path))];
   expect(keys(await catalog.findReferences(column, [...paths, 'no/such/path']))).toEqual(keys(expected));
@@ -125,6 +147,13 @@ async function expectExact(backend: Backend, values: readonly StoredValue[]): Pr
 function checkExtraction(backend: () => Backend, server: 'jsonb' | 'text' | 'none'): void {
   it.each(LOSS_PATHS.map((value) => [value.text]))('reads %s alone exactly', async (text) => {
     await expectExact(backend(), [LOSS_PATHS.find((value) => value.text === text)!]);
+  });
+
+  it.each(EDGES.map((value) => [value.text]))('reads %s alone exactly', async (text) => {
+    const value = EDGES.find((edge) => edge.text === text)!;
+    await expectExact(backend(), [value]);
+    const extracted = value.server === true || value.server === server ? [JSON.parse(value.text!).path as string] : [];
+    expect(await backend().serverPaths()).toEqual(server === 'none' ? [] : extracted);
   });
 
   it('streams and finds exactly what toReferences reads, with ordinary values and odd ones together', async () => {
