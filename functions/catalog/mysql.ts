@@ -11,7 +11,7 @@ import {
   transactionId,
   type TransactionRow,
 } from './mysql-transactions.js';
-import { toReference } from './reference.js';
+import { toReferences } from './reference.js';
 import { rowsUntilFailure } from './stream-rows.js';
 
 export interface MysqlCatalogOptions {
@@ -66,13 +66,24 @@ function repeated(text: string, needle: string): string {
   return `LOCATE('${needle}', ${text}, LOCATE('${needle}', ${text}) + 1) > 0`;
 }
 
+/** One path segment other than empty, `.` or `..`, inside a JSON string without escapes. */
+const SEGMENT = '(?:[^"/.][^"/]*|[.][^"/.][^"/]*|[.][.][^"/]+)';
+
 /**
- * SQL expressions over one column. `ok` is 1 exactly when the server's extraction of
- * `path` and `store` equals what `toReference` says about the value: strict tokens and
- * no escapes (so unquoting is trivial), an object with one `"path"` key holding a
- * non-empty string and at most one `"store"` key holding a string or null. Anything
- * else goes to `toReference` as raw text. CASE keeps the evaluation order, so no JSON
- * function sees invalid JSON (MySQL 8 raises an error there).
+ * JSON text (strict tokens, so no escapes and exactly one `"path"`) whose `"path"` key
+ * holds a canonical path and whose only `/` characters are in that path.
+ */
+const ONLY_CANONICAL_PATH = `('^[^/]*"path"[ \t\n\r]*:[ \t\n\r]*"${SEGMENT}(?:/${SEGMENT})*"[^/]*$' COLLATE utf8mb4_bin)`;
+
+/**
+ * SQL expressions over one column. `ok` is 1 exactly when `toReferences` would read the
+ * value as the one reference the server extracts: strict tokens and no escapes (so
+ * unquoting is trivial and the text holds every string verbatim), an object with one
+ * `"path"` key holding a canonical string (no empty, `.` or `..` segment) and at most one
+ * `"store"` key holding a string or null, and no `/` in the text outside the path (so no
+ * other string could name a path). Anything else goes to `toReferences` as raw text. CASE
+ * keeps the evaluation order, so no JSON function sees invalid JSON (MySQL 8 raises an
+ * error there).
  */
 function expressions(column: StorageColumn) {
   const c = quoteIdentifier(column.column);
@@ -85,7 +96,7 @@ function expressions(column: StorageColumn) {
     WHEN JSON_TYPE(${c}) <> 'OBJECT' THEN 0
     WHEN ${repeated(text, '"path"')} THEN 0
     WHEN COALESCE(JSON_TYPE(${path}), '') <> 'STRING' THEN 0
-    WHEN CHAR_LENGTH(JSON_UNQUOTE(${path})) = 0 THEN 0
+    WHEN NOT (${text} REGEXP ${ONLY_CANONICAL_PATH}) THEN 0
     WHEN ${repeated(text, '"store"')} THEN 0
     WHEN ${store} IS NOT NULL AND JSON_TYPE(${store}) NOT IN ('STRING', 'NULL') THEN 0
     ELSE 1 END)`;
@@ -98,7 +109,7 @@ function expressions(column: StorageColumn) {
   };
 }
 
-function referenceSelect(column: StorageColumn): string {
+export function referenceSelect(column: StorageColumn): string {
   const e = expressions(column);
   return `SELECT ${e.path} AS path, ${e.store} AS store, CASE WHEN ${e.ok} = 1 THEN NULL ELSE ${e.value} END AS raw
 FROM ${e.source} WHERE ${e.value} IS NOT NULL`;
@@ -118,10 +129,11 @@ interface ReferenceRow {
   raw: unknown;
 }
 
-function rowToReference(row: ReferenceRow, where: string): Reference | null {
-  if (row.raw !== null) return toReference(row.raw, where);
+/** The references in one row: `toReferences` over the raw value, or the server's extraction. */
+function rowToReference(row: ReferenceRow, where: string): Reference[] {
+  if (row.raw !== null) return toReferences(row.raw, where);
   if (row.path === null) throw new Error(`${where}: the server returned neither a path nor the raw value`);
-  return { store: row.store === null || row.store === '' ? null : row.store, path: row.path };
+  return [{ store: row.store === null || row.store === '' ? null : row.store, path: row.path }];
 }
 
 /** The catalog of one MySQL 8 or MariaDB server: every database on it except the system ones. */
@@ -196,9 +208,9 @@ export class MysqlCatalog implements Catalog {
           connection.off('end', ended);
         };
       });
+      // A plain loop: `yield*` over an array costs an extra await per reference in an async generator.
       for await (const row of rows) {
-        const reference = rowToReference(row, where);
-        if (reference) yield reference;
+        for (const reference of rowToReference(row, where)) yield reference;
       }
       finished = true;
     } finally {
@@ -221,9 +233,11 @@ export class MysqlCatalog implements Catalog {
       const chunk = wanted.slice(offset, offset + PATHS_PER_QUERY);
       const [rows] = await this.pool.execute<mysqlPromise.RowDataPacket[]>(recheckSelect(column, chunk.length), chunk);
       for (const row of rows) {
-        const reference = rowToReference(row as ReferenceRow, where);
         // Rows of values read raw come back in every chunk; keep them once.
-        if (reference && wantedSet.has(reference.path) && (row.raw === null || offset === 0)) found.push(reference);
+        if (row.raw !== null && offset > 0) continue;
+        for (const reference of rowToReference(row as ReferenceRow, where)) {
+          if (wantedSet.has(reference.path)) found.push(reference);
+        }
       }
       offset += PATHS_PER_QUERY;
     } while (offset < wanted.length);

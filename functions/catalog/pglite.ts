@@ -27,10 +27,7 @@ export class PgliteCatalog implements Catalog {
     try {
       for (;;) {
         const batch = await this.db.query<ReferenceRow>(`FETCH ${FETCH_SIZE} FROM ${cursor}`);
-        for (const row of batch.rows) {
-          const reference = rowToReference(row, qualifiedName(column));
-          if (reference) yield reference;
-        }
+        for (const row of batch.rows) for (const reference of rowToReference(row, qualifiedName(column))) yield reference;
         if (batch.rows.length < FETCH_SIZE) break;
       }
     } finally {
@@ -42,10 +39,7 @@ export class PgliteCatalog implements Catalog {
     const wanted = new Set(paths);
     const sql = referenceSelect(column, await this.columnType(column), (ok, path) => `NOT ${ok} OR ${path} = ANY($1::text[])`);
     const result = await this.db.query<ReferenceRow>(sql, [[...wanted]]);
-    return result.rows.flatMap((row) => {
-      const reference = rowToReference(row, qualifiedName(column));
-      return reference && wanted.has(reference.path) ? [reference] : [];
-    });
+    return result.rows.flatMap((row) => rowToReference(row, qualifiedName(column)).filter((reference) => wanted.has(reference.path)));
   }
 
   /** Nothing else writes to an embedded database, and its one connection is this catalog's. */

@@ -16,7 +16,7 @@ import {
   type ReadableRow,
 } from './postgres-readability.js';
 import { stillOpenTransactions, writeTransactions } from './postgres-transactions.js';
-import { toReference } from './reference.js';
+import { toReferences } from './reference.js';
 import { rowsUntilFailure } from './stream-rows.js';
 
 export interface PostgresCatalogOptions {
@@ -69,9 +69,26 @@ export interface ReferenceRow {
 }
 
 /**
+ * True exactly when `toReferences` would read the jsonb value `v` as the one reference
+ * `{store: v->>'store', path: v->>'path'}`: an object whose `path` is a canonical string
+ * (no empty, `.` or `..` segment) and whose `store` is a string or null, with no `/` and no
+ * `"path"` anywhere else in its text (jsonb's text never escapes `/`, in keys or values),
+ * so no nested `path` key and no other string that could name a path.
+ */
+function serverReadable(v: string): string {
+  return `coalesce(
+      jsonb_typeof(${v}) = 'object'
+      AND jsonb_typeof(${v} -> 'path') = 'string'
+      AND coalesce(jsonb_typeof(${v} -> 'store'), 'null') IN ('string', 'null')
+      AND NOT ('/' || (${v} ->> 'path') || '/' LIKE ANY (ARRAY['%//%', '%/./%', '%/../%']))
+      AND NOT (CASE WHEN jsonb_typeof(${v}) = 'object' THEN (${v} - 'path')::text END LIKE ANY (ARRAY['%/%', '%"path"%'])),
+      false)`;
+}
+
+/**
  * SELECT producing one row per non-null value: `path`/`store` when the server could
- * extract them exactly as `toReference` would, otherwise `raw` (the value as the driver
- * returns it) for `toReference` to decide or reject. `filter` narrows the rows by `s.c`
+ * extract them exactly as `toReferences` would, otherwise `raw` (the value as the driver
+ * returns it) for `toReferences` to decide or reject. `filter` narrows the rows by `k.c`
  * (the value) and `k.ok` (extracted on the server).
  */
 export function referenceSelect(column: StorageColumn, type: string, filter?: (ok: string, path: string) => string): string {
@@ -81,25 +98,23 @@ export function referenceSelect(column: StorageColumn, type: string, filter?: (o
     const where = filter ? ` AND (${filter('false', 'NULL::text')})` : '';
     return `SELECT NULL::text AS path, NULL::text AS store, s.c AS raw FROM (SELECT ${value} AS c FROM ${source}) s WHERE s.c IS NOT NULL${where}`;
   }
-  const ok = `coalesce(
-      jsonb_typeof(s.c) = 'object'
-      AND jsonb_typeof(s.c -> 'path') = 'string'
-      AND s.c ->> 'path' <> ''
-      AND coalesce(jsonb_typeof(s.c -> 'store'), 'null') IN ('string', 'null'),
-      false)`;
-  const where = filter ? ` AND (${filter('k.ok', "(s.c ->> 'path')")})` : '';
+  const where = filter ? ` WHERE ${filter('k.ok', "(k.c ->> 'path')")}` : '';
+  // OFFSET 0 keeps the planner from copying `ok` into each use: it is computed once per row.
   return `SELECT
-    CASE WHEN k.ok THEN s.c ->> 'path' END AS path,
-    CASE WHEN k.ok THEN s.c ->> 'store' END AS store,
-    CASE WHEN k.ok THEN NULL ELSE s.c END AS raw
-  FROM (SELECT ${value} AS c FROM ${source}) s
-  CROSS JOIN LATERAL (SELECT ${ok} AS ok) k
-  WHERE s.c IS NOT NULL AND jsonb_typeof(s.c) <> 'null'${where}`;
+    CASE WHEN k.ok THEN k.c ->> 'path' END AS path,
+    CASE WHEN k.ok THEN k.c ->> 'store' END AS store,
+    CASE WHEN k.ok THEN NULL ELSE k.c END AS raw
+  FROM (
+    SELECT ${value} AS c, ${serverReadable(value)} AS ok
+    FROM ${source}
+    WHERE ${value} IS NOT NULL AND jsonb_typeof(${value}) <> 'null'
+    OFFSET 0) k${where}`;
 }
 
-export function rowToReference(row: ReferenceRow, where: string): Reference | null {
-  if (row.path !== null) return { store: row.store === null || row.store === '' ? null : row.store, path: row.path };
-  return toReference(row.raw, where);
+/** The references in one row: the server's extraction, or `toReferences` over the raw value. */
+export function rowToReference(row: ReferenceRow, where: string): Reference[] {
+  if (row.path !== null) return [{ store: row.store === null || row.store === '' ? null : row.store, path: row.path }];
+  return toReferences(row.raw, where);
 }
 
 /**
@@ -166,9 +181,9 @@ export class PostgresCatalog implements Catalog {
       const stream = client.query(new QueryStream(sql, [], { batchSize: this.batchSize }));
       // Likewise for the stream: destroying it on a dead connection may emit the connection's error.
       stream.on('error', ignore);
+      // A plain loop: `yield*` over an array costs an extra await per reference in an async generator.
       for await (const row of streamRows<ReferenceRow>(client, stream)) {
-        const reference = rowToReference(row, where);
-        if (reference) yield reference;
+        for (const reference of rowToReference(row, where)) yield reference;
       }
     } finally {
       this.streams.delete(client);
@@ -187,12 +202,7 @@ export class PostgresCatalog implements Catalog {
       (ok, path) => `NOT ${ok} OR ${path} = ANY($1::text[])`,
     );
     const result = await this.poolFor(column.database).query<ReferenceRow>(sql, [[...wanted]]);
-    const found: Reference[] = [];
-    for (const row of result.rows) {
-      const reference = rowToReference(row, where);
-      if (reference && wanted.has(reference.path)) found.push(reference);
-    }
-    return found;
+    return result.rows.flatMap((row) => rowToReference(row, where).filter((reference) => wanted.has(reference.path)));
   }
 
   async openWriteTransactions(): Promise<TransactionSnapshot> {

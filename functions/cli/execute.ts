@@ -51,7 +51,7 @@ export async function executeRun(
 
 async function listOrphans(folder: RunFolder, report: Report, output: Output): Promise<void> {
   for (const shard of report.shards) {
-    if (!shard.listing_complete) continue;
+    if (!shard.listing_complete || shard.kind === 'purge') continue;
     for await (const line of folder.readOrphans(report.run_id, shard.id)) {
       const orphan = JSON.parse(line) as Orphan;
       output.err(`would delete ${orphan.path} (${orphan.size} B, modified ${orphan.lastModified})\n`);

@@ -88,7 +88,7 @@ export async function runEngine(setup: EngineSetup, options: Partial<RunOptions>
     );
     const orphans: string[] = [];
     for (const shard of report.shards) {
-      if (!shard.listing_complete) continue;
+      if (!shard.listing_complete || shard.kind === 'purge') continue;
       for await (const line of folder.readOrphans(report.run_id, shard.id)) orphans.push((JSON.parse(line) as { path: string }).path);
     }
     return { report, orphans: orphans.sort() };

@@ -7,6 +7,8 @@ export interface SchemaBreakdown extends Tally {
 
 export interface ShardSummary extends Tally {
   id: string;
+  /** 'purge': what earlier runs quarantined; 'sweep': a section. */
+  kind: 'sweep' | 'purge';
   store: string;
   section: string;
   schemas: string[];
@@ -237,6 +239,7 @@ export function buildReport(input: ReportInput): Report {
     columns: input.columns,
     shards: input.results.map((r) => ({
       id: r.shardId,
+      kind: r.kind ?? 'sweep',
       store: r.store,
       section: r.section,
       schemas: r.schemas,
