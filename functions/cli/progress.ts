@@ -66,7 +66,7 @@ export function consoleObserver(options: ConsoleObserverOptions): { observe: Run
       case 'deleted':
         deletedCount += event.paths.length;
         deleted?.update(deletedCount);
-        if (options.verbose) for (const path of event.paths) log(`deleted ${path}`);
+        if (options.verbose) for (const path of event.paths) log(`${event.how} ${path}`);
         break;
       case 'saved':
         if (options.verbose) for (const path of event.paths) log(`kept ${path}: referenced again at the re-check`);

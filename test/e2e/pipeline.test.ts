@@ -268,7 +268,7 @@ describe('a worker that dies in the middle of a shard', () => {
       const limit = pLimit(32);
       await Promise.all(paths.map((p) => limit(() => store.client.send(new PutObjectCommand({ Bucket: store.bucket, Key: `dj/${p}`, Body: 'x' })))));
 
-      const started = (await invoke(scanner, { mode: 'collect', graceHours: 0, schemas: ['bulk'] }, 'scanner')) as { runId: string };
+      const started = (await invoke(scanner, { mode: 'collect', graceHours: 0, schemas: ['bulk'], maxOrphanFraction: 1 }, 'scanner')) as { runId: string };
       const messages = await receiveAll(sqs, work);
       const hashShard = messages.find((m) => m.Body!.includes('~hash~bulk'))!;
       const shardId = (JSON.parse(hashShard.Body!) as { shardId: string }).shardId;

@@ -5,7 +5,7 @@ export type RunEvent =
   | { type: 'shards-planned'; shards: number }
   | { type: 'listed'; shard: string; objects: number }
   | { type: 'shard-listed'; shard: string; orphans: number }
-  | { type: 'deleted'; shard: string; paths: string[]; bytes: number }
+  | { type: 'deleted'; shard: string; paths: string[]; bytes: number; how: 'quarantined' | 'deleted' | 'purged' }
   | { type: 'saved'; shard: string; paths: string[] }
   | { type: 'shard-done'; shard: string }
   | { type: 'error'; scope: string; message: string };

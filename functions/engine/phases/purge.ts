@@ -146,6 +146,6 @@ async function purgeBatch(ctx: PurgeContext, batch: Quarantined[], result: Shard
       });
     }
     for (const failure of outcome.failed) result.errors.push(`could not purge ${failure.path}: ${failure.code} ${failure.message}`);
-    ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.deleted, bytes });
+    ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.deleted, bytes, how: 'purged' });
   }
 }

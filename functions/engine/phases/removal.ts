@@ -181,7 +181,7 @@ async function quarantine(ctx: RemovalContext, n: number, doomed: Orphan[], row:
     if (journal.errors.length < MAX_LISTED_ERRORS) journal.errors.push(`could not quarantine ${failure.from}: ${failure.code} ${failure.message}`);
   }
   if (record.moves.length > 0) await ctx.folder.writeQuarantineRecord(ctx.runId, ctx.shard.id, n, record);
-  ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.moved.map((m) => m.from), bytes });
+  ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.moved.map((m) => m.from), bytes, how: 'quarantined' });
 }
 
 async function deleteAtOnce(ctx: RemovalContext, doomed: Orphan[], row: (o: Orphan) => Tally, journal: BatchJournal): Promise<void> {
@@ -202,7 +202,7 @@ async function deleteAtOnce(ctx: RemovalContext, doomed: Orphan[], row: (o: Orph
     if (journal.errors.length < MAX_LISTED_ERRORS) journal.errors.push(`could not delete ${failure.path}: ${failure.code} ${failure.message}`);
   }
   journal.deleted = outcome.deleted;
-  ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.deleted, bytes });
+  ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.deleted, bytes, how: 'deleted' });
 }
 
 /** A failure of a whole step stops the shard, naming the step. */

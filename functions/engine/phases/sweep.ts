@@ -54,7 +54,8 @@ export function counter(result: ShardResult): (schema: string, table: string, up
 export async function listShard(ctx: SweepContext, references: ReadonlySet<string>): Promise<ShardResult> {
   const { shard } = ctx;
   const result = newResult(shard);
-  result.references = references.size;
+  // Counted once over all shards: a folder reference also sent to the next shard belongs to the one it sorts in.
+  for (const path of references) if (inRange(path, shard)) result.references++;
   const count = counter(result);
   const rules = {
     section: shard.section,
@@ -179,6 +180,10 @@ export async function readApprovedList(ctx: SweepContext, approvedRunId: string,
   }
   result.listingComplete = true;
   return result;
+}
+
+function inRange(path: string, shard: Pick<ShardPlan, 'after' | 'upTo'>): boolean {
+  return (shard.after === undefined || compareBytes(path, shard.after) > 0) && (shard.upTo === undefined || compareBytes(path, shard.upTo) <= 0);
 }
 
 function parseOrphan(line: string): Orphan | null {

@@ -29,9 +29,9 @@ export async function acquireRunLock(folder: RunFolder, wanted: RunLock, now: Da
   const blocker = (locks: RunLock[], racing: boolean): string | null => {
     for (const lock of locks) {
       if (lock.runId === wanted.runId || !overlaps(lock, wanted)) continue;
+      // Once both locks are written, the earlier run id wins; the later one yields, and its lock is no cooldown.
+      if (racing && lock.runId > wanted.runId) continue;
       if (isActive(lock, now, limits)) {
-        // Once both locks are written, the earlier run id wins.
-        if (racing && lock.runId > wanted.runId) continue;
         return `run ${lock.runId} on an overlapping scope is still active (started ${lock.startedAt})`;
       }
       if (limits.cooldownMinutes > 0 && lock.finishedAt && Date.parse(lock.finishedAt) + limits.cooldownMinutes * 60_000 > now.getTime()) {

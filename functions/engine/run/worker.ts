@@ -73,6 +73,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
       );
     }
     await deps.folder.writeShardResult(plan.runId, result);
+    observe({ type: 'shard-listed', shard: shardId, orphans: 0 });
     observe({ type: 'shard-done', shard: shardId });
     return result;
   }
@@ -90,7 +91,8 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
   observe({ type: 'shard-listed', shard: shardId, orphans: result.totals.orphaned });
 
   if (plan.options.mode === 'collect' && result.listingComplete && result.totals.orphaned > 0) {
-    const blocked = plan.deletionBlocked ?? orphanFractionBlock(result, plan.options.maxOrphanFraction);
+    // An approval's list was reviewed by a person; its shard holds only the listed orphans.
+    const blocked = plan.deletionBlocked ?? (plan.approvedRun ? undefined : orphanFractionBlock(result, plan.options.maxOrphanFraction));
     if (blocked) {
       result.errors.push(`nothing removed in shard ${shardId}: ${blocked}`);
     } else {
