@@ -192,8 +192,9 @@ export class EngineHarness {
     return { ...this.common(), notifier };
   }
 
+  /** Direct deletion unless a case asks for quarantine (the quarantine cases are in engine-quarantine.test.ts). */
   options(overrides: Partial<RunOptions> = {}): RunOptions {
-    return { ...DEFAULT_RUN_OPTIONS, schemas: [SCHEMA], ...overrides };
+    return { ...DEFAULT_RUN_OPTIONS, schemas: [SCHEMA], removal: 'delete', ...overrides };
   }
 
   /** Every file in the store, as paths relative to its root, sorted. */

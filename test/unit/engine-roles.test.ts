@@ -49,7 +49,7 @@ describe('local runner: scanner, workers and reporter in one process', () => {
     const dry = await runLocally(h.local(notifier), { options: h.options({ mode: 'dry-run' }) });
     expect(dry.dry_run).toBe(true);
     expect(dry.complete).toBe(true);
-    expect(dry.errors).toEqual([]);
+    expect(dry.scan_errors).toEqual([]);
     expect(dry.orphaned).toBe(seeded.orphans.length);
     expect(dry.protected).toBe(seeded.young.length);
     expect(dry.deleted).toBe(0);
@@ -58,7 +58,7 @@ describe('local runner: scanner, workers and reporter in one process', () => {
 
     const collect = await runLocally(h.local(notifier), { options: h.options({ mode: 'collect' }) });
     expect(collect.dry_run).toBe(false);
-    expect(collect.errors).toEqual([]);
+    expect(collect.scan_errors).toEqual([]);
     expect(collect.orphaned).toBe(seeded.orphans.length);
     expect(collect.deleted).toBe(seeded.orphans.length);
     expect(collect.saved_by_recheck).toBe(0);
@@ -127,7 +127,7 @@ describe('roles driven one by one, as the Lambda functions drive them', () => {
     const report = await reportRun(deps, plan.runId);
     expect(report).not.toBeNull();
     expect(report!.complete).toBe(true);
-    expect(report!.errors).toEqual([]);
+    expect(report!.scan_errors).toEqual([]);
     expect(report!.deleted).toBe(seeded.orphans.length);
     expect(report!.orphaned).toBe(seeded.orphans.length);
     expect(await h.storeKeys()).toEqual(without(before, seeded.orphans));
@@ -164,7 +164,7 @@ describe('approval: a reviewed dry run removed once, without listing the store',
     const approval = await runLocally(h.local(notifier), { approveRun: dry.run_id });
     expect(approval.approved_run).toBe(dry.run_id);
     expect(approval.dry_run).toBe(false);
-    expect(approval.errors).toEqual([]);
+    expect(approval.scan_errors).toEqual([]);
     expect(approval.requests.list).toBe(0);
     expect(approval.deleted).toBe(seeded.orphans.length);
     expect(await h.storeKeys()).toEqual(without(before, seeded.orphans));
@@ -199,7 +199,7 @@ describe('partial and overdue runs', () => {
     const report = await reportRun(deps, plan.runId);
     expect(report?.complete).toBe(false);
     expect(report?.failed_shards).toEqual([failed]);
-    expect(report?.errors).toContain(`shard ${failed} did not finish: failed on every one of 3 deliveries: boom`);
+    expect(report?.scan_errors).toContain(`shard ${failed} did not finish: failed on every one of 3 deliveries: boom`);
     expect(deps.notifier.countFor(plan.runId)).toBe(1);
   });
 
@@ -220,7 +220,7 @@ describe('partial and overdue runs', () => {
     const report = reports[0]!;
     expect(report.complete).toBe(false);
     expect(report.failed_shards.sort()).toEqual([...shards].sort());
-    expect(report.errors).toContain(`shard ${shards[0]} did not finish: the run did not finish within ${h.lifecycle.runTimeoutMinutes} minutes`);
+    expect(report.scan_errors).toContain(`shard ${shards[0]} did not finish: the run did not finish within ${h.lifecycle.runTimeoutMinutes} minutes`);
     expect(report.deleted).toBe(0);
     expect(deps.notifier.countFor(plan.runId)).toBe(1);
     expect(await finalizeOverdue(deps)).toEqual([]);
@@ -251,7 +251,7 @@ describe('the grace floor', () => {
 
     const dry = await runLocally(h.local(), { options: h.options({ mode: 'dry-run', graceHours: 1 }) });
     expect(dry.scope.grace_hours).toBe(1);
-    expect(dry.errors).toEqual([]);
+    expect(dry.scan_errors).toEqual([]);
     // Ten minutes old is still younger than one hour.
     expect(dry.protected).toBe(seeded.young.length);
     expect(dry.orphaned).toBe(seeded.orphans.length);
