@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { loadDjConfig, DjConfigError, toDatabaseConnection, type DjConfig } from './config/datajoint.js';
 import { loadDjgcConfig } from './config/djgc.js';
 import { openCatalog } from './catalog/index.js';
@@ -11,6 +12,8 @@ import { ConfigurationError, describeError } from './engine/model/errors.js';
 import { DEFAULT_RUN_OPTIONS, GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS, RETENTION_DEFAULT_HOURS, type Removal, type RunMode } from './engine/model/options.js';
 import { parseDuration } from './cli/duration.js';
 import { executeRun } from './cli/execute.js';
+import { defaultRunDir } from './cli/run-dir.js';
+import { closestCommand } from './cli/suggest.js';
 import { restoreQuarantined } from './engine/run/restore.js';
 import { runDemo } from './demo/run-demo.js';
 
@@ -39,6 +42,20 @@ interface CommonFlags {
 }
 
 const EXIT_ERRORS = 1;
+/** From package.json: one level up from the sources, two from the build in dist/. */
+function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = require(path) as { name?: string; version?: string };
+      if (pkg.name === 'djgc' && pkg.version) return pkg.version;
+    } catch {
+      // Not at this level.
+    }
+  }
+  return 'unknown';
+}
+const VERSION = packageVersion();
 /** A local run whose process is gone frees its lock at once; one still running holds it this long at most. */
 const LOCAL_RUN_TIMEOUT_MINUTES = 24 * 60;
 const EXIT_USAGE = 2;
@@ -76,7 +93,7 @@ function withCommonOptions(command: Command): Command {
     )
     .option('--json', 'print the report as JSON', false)
     .option('-v, --verbose', 'name every object deleted (collect) or that would be deleted (scan)', false)
-    .option('--run-dir <dir>', 'where run folders and reports are written', 'djgc-runs')
+    .option('--run-dir <dir>', 'where run folders and reports are written', defaultRunDir())
     .option('--legacy-root-layout', 'also collect schema-addressed objects at the store root, as DataJoint ≤ 2.3.0 wrote them', false)
     .addOption(new Option('--concurrency <n>', 'columns read and shards swept at once').default(4).argParser(positiveInt))
     .addOption(new Option('--removal <how>', 'collect: move orphans to the store\'s quarantine area, or delete them at once').choices(['quarantine', 'delete']).default('quarantine'))
@@ -87,7 +104,7 @@ function withCommonOptions(command: Command): Command {
     .option('--no-progress', 'no progress bars (they are drawn only on a terminal anyway)');
 }
 
-async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags, mode: RunMode, unconfirmed: boolean): Promise<number> {
+async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags, mode: RunMode): Promise<number> {
   const djgc = loadDjgcConfig({ djConfig: config });
   for (const warning of config.warnings) process.stderr.write(`djgc: warning: ${warning}\n`);
   const catalog = await openCatalog(toDatabaseConnection(config.database!), { ignoredDatabases: Object.keys(djgc.ignoredDatabases) });
@@ -122,7 +139,7 @@ async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags,
               minReferenceRatio: flags.minReferenceRatio,
             },
           },
-      { json: flags.json, verbose: flags.verbose, progress: flags.progress && process.stderr.isTTY === true, unconfirmedCollect: unconfirmed },
+      { json: flags.json, verbose: flags.verbose, progress: flags.progress && process.stderr.isTTY === true, ...(flags.runDir !== defaultRunDir() ? { runDir: flags.runDir } : {}) },
     );
     return exitCode;
   } finally {
@@ -151,7 +168,9 @@ async function main(argv: string[]): Promise<number> {
         '  djgc demo                               # see it work, no set-up needed\n\n' +
         'Every option of a command: djgc scan --help, djgc collect --help.',
     )
+    .version(VERSION, '-V, --version', 'print the version of djgc')
     .showHelpAfterError('(run with --help for usage)')
+    .allowExcessArguments(true)
     .exitOverride();
 
   let exitCode = 0;
@@ -163,7 +182,7 @@ async function main(argv: string[]): Promise<number> {
       .addHelpText('after', '\nscan never deletes: to delete what it reports, run `djgc collect --confirm`\nwith the same options.\n\nExample:\n  djgc scan --schema my_lab --grace 48h'),
   ).action(async (flags: CommonFlags) => {
     const config = requireDatabase(loadDjConfig());
-    exitCode = await collectOnConfiguredDatabase(config, flags, 'dry-run', false);
+    exitCode = await collectOnConfiguredDatabase(config, flags, 'dry-run');
   });
 
   withCommonOptions(
@@ -182,7 +201,7 @@ async function main(argv: string[]): Promise<number> {
       throw new ConfigurationError('--approve deletes the approved run\'s orphans: add --confirm to go ahead.');
     }
     const config = requireDatabase(loadDjConfig());
-    exitCode = await collectOnConfiguredDatabase(config, flags, flags.confirm === true ? 'collect' : 'dry-run', flags.confirm !== true);
+    exitCode = await collectOnConfiguredDatabase(config, flags, flags.confirm === true ? 'collect' : 'dry-run');
   });
 
   program
@@ -218,7 +237,13 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await runDemo({ dir: resolve(flags.dir), json: flags.json, verbose: flags.verbose });
     });
 
-  program.action(async () => {
+  program.action(async (_options: unknown, command: Command) => {
+    const [word] = command.args;
+    if (word !== undefined) {
+      const known = program.commands.map((c) => c.name());
+      const near = closestCommand(word, known);
+      throw new ConfigurationError(`'${word}' is not a djgc command${near ? `: did you mean '${near}'?` : ''} Commands: ${known.join(', ')}.`);
+    }
     const config = loadDjConfig();
     if (config.database) {
       process.stderr.write('No command given: running `djgc scan` (nothing is deleted). See `djgc --help`.\n');
@@ -230,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
           graceFloor: GRACE_FLOOR_HOURS,
           json: false,
           verbose: false,
-          runDir: 'djgc-runs',
+          runDir: defaultRunDir(),
           legacyRootLayout: false,
           concurrency: DEFAULT_RUN_OPTIONS.concurrency,
           removal: DEFAULT_RUN_OPTIONS.removal,
@@ -241,7 +266,6 @@ async function main(argv: string[]): Promise<number> {
           progress: true,
         },
         'dry-run',
-        false,
       );
     } else {
       process.stderr.write('No database configured (datajoint.json or DJ_HOST): running the demonstration on an embedded PostgreSQL.\n\n');

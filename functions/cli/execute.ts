@@ -9,8 +9,8 @@ export interface OutputFlags {
   json: boolean;
   verbose: boolean;
   progress: boolean;
-  /** `collect` was asked for without --confirm. */
-  unconfirmedCollect?: boolean;
+  /** Named in the hint when it is not the default. */
+  runDir?: string;
 }
 
 export interface Output {
@@ -42,8 +42,11 @@ export async function executeRun(
   else {
     output.out(formatReport(report));
     output.out(`\nFull report: ${deps.folder.reportLocation(report.run_id)}\n`);
-    if (flags.unconfirmedCollect && report.orphaned > 0) {
-      output.out(`This was a dry run. To delete these ${report.orphaned} objects, run the same command with --confirm.\n`);
+    if (report.dry_run && report.orphaned > 0 && report.errors === 0) {
+      output.out(
+        `This was a dry run. To remove exactly these ${report.orphaned} objects after review (each re-checked first): ` +
+          `djgc collect --approve ${report.run_id} --confirm${flags.runDir ? ` --run-dir ${flags.runDir}` : ''}\n`,
+      );
     }
   }
   return { report, exitCode: report.errors > 0 ? 1 : 0 };
@@ -54,7 +57,7 @@ async function listOrphans(folder: RunFolder, report: Report, output: Output): P
     if (!shard.listing_complete || shard.kind === 'purge') continue;
     for await (const line of folder.readOrphans(report.run_id, shard.id)) {
       const orphan = JSON.parse(line) as Orphan;
-      output.err(`would delete ${orphan.path} (${orphan.size} B, modified ${orphan.lastModified})\n`);
+      output.out(`would remove ${orphan.path} (${orphan.size} B, modified ${orphan.lastModified})\n`);
     }
   }
 }

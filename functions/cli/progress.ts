@@ -16,6 +16,8 @@ export interface ConsoleObserverOptions {
 export function consoleObserver(options: ConsoleObserverOptions): { observe: RunObserver; stop: () => void } {
   let bars: cliProgress.MultiBar | undefined;
   let listed: cliProgress.SingleBar | undefined;
+  let reading: cliProgress.SingleBar | undefined;
+  let referencesRead = 0;
   let deleted: cliProgress.SingleBar | undefined;
   let listedCount = 0;
   let orphans = 0;
@@ -36,7 +38,6 @@ export function consoleObserver(options: ConsoleObserverOptions): { observe: Run
       },
       cliProgress.Presets.shades_classic,
     );
-    listed = bars.create(0, 0, { label: 'listing ', unit: 'shards' });
   };
 
   const listedUnit = (): string => `shards, ${listedCount.toLocaleString('en-US')} objects, ${orphans.toLocaleString('en-US')} orphans`;
@@ -48,9 +49,19 @@ export function consoleObserver(options: ConsoleObserverOptions): { observe: Run
 
   const observe = (event: RunEvent): void => {
     switch (event.type) {
+      case 'phase':
+        if (event.phase === 'mark' && event.columns !== undefined) {
+          ensureBars();
+          reading = bars?.create(event.columns, 0, { label: 'reading ', unit: 'columns, 0 references' });
+        }
+        break;
+      case 'column-read':
+        referencesRead += event.references;
+        reading?.increment({ unit: `columns, ${referencesRead.toLocaleString('en-US')} references` });
+        break;
       case 'shards-planned':
         ensureBars();
-        listed?.setTotal(event.shards);
+        listed = bars?.create(event.shards, 0, { label: 'listing ', unit: 'shards' });
         break;
       case 'listed':
         listedCount += event.objects;

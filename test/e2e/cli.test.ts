@@ -40,8 +40,10 @@ interface Result {
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!/^(DJ_|AWS_)/.test(key)) env[key] = value;
+    if (!/^(DJ_|AWS_|XDG_STATE_HOME$|DJGC_STATE_DIR$)/.test(key)) env[key] = value;
   }
+  // Run folders go to the per-user state folder: here, one inside the test's temporary root.
+  env.XDG_STATE_HOME = join(root, 'state');
   return env;
 }
 
@@ -189,7 +191,7 @@ describe('djgc on a file store', () => {
     expect(block(r.stdout, 'Schema-addressed storage')).toEqual({ referenced: 24, stored: 73, orphaned: 25 });
     expect(block(r.stdout, 'Totals')).toEqual({ referenced: 36, stored: 87, orphaned: orphanPaths.length });
     expect(r.stdout).toContain('Errors: none');
-    expect(r.stdout).toMatch(/Full report: .*\/djgc-runs\/runs\/[^/]+\/report\.json/);
+    expect(r.stdout).toMatch(/Full report: .*\/state\/djgc\/runs\/[^/]+\/report\.json/);
     expect(await filesBelow(store)).toEqual(allPaths);
   });
 
@@ -216,7 +218,7 @@ describe('djgc on a file store', () => {
     const r = await djgc(project, ['collect', '--grace', '0']);
     expect(r.code).toBe(0);
     expect(block(r.stdout, 'Totals').orphaned).toBe(27);
-    expect(r.stdout).toContain('This was a dry run. To delete these 27 objects, run the same command with --confirm.');
+    expect(r.stdout).toMatch(/This was a dry run\. To remove exactly these 27 objects after review \(each re-checked first\): djgc collect --approve \S+ --confirm/);
     expect(await filesBelow(store)).toEqual(allPaths);
   });
 
@@ -276,7 +278,8 @@ describe('djgc on a file store', () => {
       const named = new Set(lines.flatMap((line) => /^deleted (\S+)$/.exec(line)?.[1] ?? []));
       expect([...named].sort()).toEqual([...orphanPaths, ...extra].sort());
       const heading = lines.indexOf('Object storage garbage collection (collect)');
-      expect(heading).toBeGreaterThan(1);
+      expect(heading).toBeGreaterThan(2);
+      expect(lines[heading - 3]).toMatch(/^reading +█+ (\d+)\/\1 columns, [\d,]+ references$/);
       expect(lines[heading - 2]).toMatch(/^listing +█+ 3\/3 shards, 3,087 objects, 3,027 orphans$/);
       expect(lines[heading - 1]).toMatch(/^deleting +█+ 3,027\/3,027 objects$/);
       expect(lines.slice(heading).join('\n')).toMatch(/^Deleted: 3,027 \(/m);

@@ -1,6 +1,6 @@
 /** What a run tells whoever watches it (a progress bar, a logger). */
 export type RunEvent =
-  | { type: 'phase'; phase: 'plan' | 'mark' | 'sweep' | 'delete' | 'report'; detail?: string }
+  | { type: 'phase'; phase: 'plan' | 'mark' | 'sweep' | 'delete' | 'report'; detail?: string; columns?: number }
   | { type: 'column-read'; column: string; references: number }
   | { type: 'shards-planned'; shards: number }
   | { type: 'listed'; shard: string; objects: number }

@@ -26,6 +26,8 @@ export interface RemovalContext {
   store: ObjectStore;
   shard: ShardPlan;
   removal: Removal;
+  /** Folders never pruned when a removal leaves them empty: the section roots. */
+  keepFolders: string[];
   /** The reference paths among `candidatePaths` (and their covering folders) that exist in the database right now, columns rediscovered. */
   recheck: (candidatePaths: string[]) => Promise<Set<string>>;
   transactions: TransactionWatch;
@@ -143,6 +145,10 @@ async function removeBatch(ctx: RemovalContext, n: number, batch: Orphan[], stop
     if (stopped()) return null;
     if (ctx.removal === 'quarantine') await quarantine(ctx, n, candidates, row, journal);
     else await deleteAtOnce(ctx, candidates, row, journal);
+    // As DataJoint's own collector does: the primary-key folders a removal leaves empty go too, never a section root.
+    await ctx.store.pruneEmptyFolders(candidates.map((o) => o.path), ctx.keepFolders).catch((error: unknown) => {
+      journal.errors.push(`could not remove folders left empty in shard ${ctx.shard.id}: ${describeError(error)}`);
+    });
   }
   journal.rows = rows();
   await ctx.folder.writeBatch(ctx.runId, ctx.shard.id, n, journal);

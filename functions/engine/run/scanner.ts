@@ -106,7 +106,7 @@ async function planAndMark(deps: EngineDependencies, options: RunOptions, runId:
   timings.plan = performance.now() - t;
 
   t = performance.now();
-  observe({ type: 'phase', phase: 'mark', detail: `${columns.length} storage columns` });
+  observe({ type: 'phase', phase: 'mark', detail: `${columns.length} storage columns`, columns: columns.length });
   const spillDir = await mkdtemp(join(tmpdir(), 'djgc-mark-'));
   try {
     const marked = await mark(deps.catalog, columns, scope, groups, spillDir, options.concurrency, observe);

@@ -107,6 +107,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
           store: ctx.store,
           shard,
           removal: plan.options.removal,
+          keepFolders: [ctx.layout.hashPrefix, ctx.layout.schemaPrefix, shard.listPrefix.replace(/\/$/, '')],
           recheck,
           transactions,
           transactionWaitSeconds: plan.options.transactionWaitSeconds,
