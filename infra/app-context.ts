@@ -25,6 +25,8 @@ export const CONTEXT_MAPPING = {
   mode: 'mode',
   graceHours: 'graceHours',
   graceFloorHours: 'graceFloorHours',
+  removal: 'removal',
+  retentionHours: 'retentionHours',
   notificationEmails: 'alarms.emails',
   orphanFractionPercent: 'alarms.orphanFractionPercent',
   missedRunHours: 'alarms.missedRunHours',
@@ -152,6 +154,8 @@ export function appConfig(context: (key: ContextKey) => unknown, env: NodeJS.Pro
       mode: text('mode') as DjgcStackProps['mode'],
       graceHours: number('graceHours'),
       graceFloorHours: number('graceFloorHours'),
+      removal: text('removal') as DjgcStackProps['removal'],
+      retentionHours: number('retentionHours'),
       alarms: defined({
         emails: list('notificationEmails'),
         orphanFractionPercent: number('orphanFractionPercent'),

@@ -342,6 +342,8 @@ export class DjgcCollector extends Construct {
       DJGC_MODE: settings.mode,
       DJGC_GRACE_HOURS: String(settings.graceHours),
       DJGC_GRACE_FLOOR_HOURS: String(settings.graceFloorHours),
+      DJGC_REMOVAL: settings.removal,
+      DJGC_RETENTION_HOURS: String(settings.retentionHours),
       DJGC_MAX_RECEIVE_COUNT: String(WORK_MAX_RECEIVE_COUNT),
       DJGC_RUN_TIMEOUT_MINUTES: String(settings.runTimeoutMinutes),
       DJGC_COOLDOWN_MINUTES: String(settings.cooldownMinutes),

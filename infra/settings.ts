@@ -1,4 +1,4 @@
-import { GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS } from '../functions/engine/model/options.js';
+import { GRACE_DEFAULT_HOURS, GRACE_FLOOR_HOURS, RETENTION_DEFAULT_HOURS, type Removal } from '../functions/engine/model/options.js';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { schedulePeriod, ScheduleExpressionError } from './schedule-period.js';
 import { storeLayout, storeNames, STORE_POINTER_KEYS, type DataJointStores, type StoreLayout } from './store-sections.js';
@@ -78,6 +78,10 @@ export interface DjgcOptions {
   readonly graceHours?: number;
   /** A collect (scheduled or from the console) with a shorter grace period is refused. Default 24, at least 1. */
   readonly graceFloorHours?: number;
+  /** How a collect takes orphans out: moved to the store's quarantine area (default), or deleted at once. */
+  readonly removal?: Removal;
+  /** Quarantined objects are purged by a later collect after this many hours. Default 168, at least 1. */
+  readonly retentionHours?: number;
   readonly alarms?: DjgcAlarmProps;
   readonly sizing?: DjgcSizing;
   /** Workers running at once: the cap that protects the database. Default 5. */
@@ -108,6 +112,8 @@ export interface DjgcSettings {
   readonly mode: DjgcMode;
   readonly graceHours: number;
   readonly graceFloorHours: number;
+  readonly removal: Removal;
+  readonly retentionHours: number;
   readonly stores: DataJointStores;
   readonly foreignStores: Record<string, string>;
   readonly ignoredSchemas: Record<string, string>;
@@ -330,6 +336,14 @@ export function resolveSettings(options: DjgcOptions): DjgcSettings {
       `graceHours must be a number of at least graceFloorHours (${graceFloorHours}), got ${JSON.stringify(options.graceHours)}: DataJoint uploads objects before their row is committed, so younger objects may still be on their way to being referenced. Lower graceFloorHours (at least 1) on purpose to allow a shorter grace period.`,
     );
   }
+  const removal = options.removal ?? 'quarantine';
+  if (removal !== 'quarantine' && removal !== 'delete') {
+    throw new DjgcSettingsError(`removal must be "quarantine" or "delete", got ${JSON.stringify(options.removal)}.`);
+  }
+  const retentionHours = options.retentionHours ?? RETENTION_DEFAULT_HOURS;
+  if (typeof retentionHours !== 'number' || !Number.isFinite(retentionHours) || retentionHours < 1) {
+    throw new DjgcSettingsError(`retentionHours must be a number of at least 1, got ${JSON.stringify(options.retentionHours)}: quarantined objects are kept at least that long before a purge.`);
+  }
   const logLevel = options.logLevel ?? 'INFO';
   if (!['DEBUG', 'INFO', 'WARN', 'ERROR'].includes(logLevel)) {
     throw new DjgcSettingsError(`logLevel must be DEBUG, INFO, WARN or ERROR, got ${JSON.stringify(logLevel)}.`);
@@ -349,6 +363,8 @@ export function resolveSettings(options: DjgcOptions): DjgcSettings {
     mode,
     graceHours,
     graceFloorHours,
+    removal,
+    retentionHours,
     stores: options.stores,
     foreignStores,
     ignoredSchemas,

@@ -96,8 +96,9 @@ describe('docs/deploy.md', () => {
       securityGroupIds: 'sg-0abc1234',
       notificationEmails: 'ops@lab.org',
       schemas: 'lab',
+      removal: 'delete',
     };
-    const numbers = new Set(['databasePort', 'graceHours', 'graceFloorHours', 'orphanFractionPercent', 'missedRunHours', 'workerConcurrency', 'reportRetentionDays', 'runTimeoutMinutes', 'cooldownMinutes']);
+    const numbers = new Set(['databasePort', 'graceHours', 'graceFloorHours', 'retentionHours', 'orphanFractionPercent', 'missedRunHours', 'workerConcurrency', 'reportRetentionDays', 'runTimeoutMinutes', 'cooldownMinutes']);
     const value = (key: ContextKey): string => sample[key] ?? (numbers.has(key) || /MiB$/.test(key) ? '7' : `value-of-${key}`);
     const { props } = appConfig(value, {});
     for (const key of CONTEXT_KEYS) {
