@@ -42,7 +42,6 @@ const layout = {
   shardResult: (runId: string, shardId: string) => `runs/${runId}/shards/${shardId}.json`,
   quarantined: (runId: string) => `runs/${runId}/quarantined/`,
   quarantineRecord: (runId: string, shardId: string, n: number) => `runs/${runId}/quarantined/${shardId}/${n}.json`,
-  purgeBatch: (runId: string, shardId: string, key: string) => `runs/${runId}/purged/${shardId}/${key}.json`,
   shardFailure: (runId: string, shardId: string) => `runs/${runId}/failed/${shardId}.json`,
   report: (runId: string, ext: 'json' | 'txt' | 'html') => `runs/${runId}/report.${ext}`,
   notified: (runId: string) => `runs/${runId}/notified`,
@@ -138,14 +137,6 @@ export class RunFolder {
       if (record) records.push(record);
     }
     return records;
-  }
-
-  readPurgeBatch(runId: string, shardId: string, key: string): Promise<BatchJournal | null> {
-    return this.readJson<BatchJournal>(layout.purgeBatch(runId, shardId, key));
-  }
-
-  async writePurgeBatch(runId: string, shardId: string, key: string, journal: BatchJournal): Promise<void> {
-    await this.storage.writeText(layout.purgeBatch(runId, shardId, key), JSON.stringify(journal));
   }
 
   readShardResult(runId: string, shardId: string): Promise<ShardResult | null> {
