@@ -10,6 +10,7 @@ import { readSettings, type PipelineSettings } from './settings.js';
 import { S3FolderStorage } from './s3-folder-storage.js';
 import { SqsWorkQueue } from './sqs-queue.js';
 import { SnsNotifier } from './sns-notifier.js';
+import { MetricsNotifier } from './run-metrics.js';
 
 /** Built once per cold start and shared by the invocations of one function. */
 export interface PipelineContext {
@@ -46,7 +47,7 @@ export function pipelineContext(env: NodeJS.ProcessEnv = process.env): PipelineC
 export function reporterDependencies(ctx: PipelineContext): ReporterDependencies & Pick<EngineDependencies, 'declared'> {
   return {
     folder: ctx.folder,
-    notifier: new SnsNotifier(ctx.clients.sns, ctx.settings.topicArn, ctx.folder),
+    notifier: new MetricsNotifier(new SnsNotifier(ctx.clients.sns, ctx.settings.topicArn, ctx.folder)),
     lifecycle: ctx.settings.lifecycle,
     declared: ctx.settings.declared,
     now: ctx.now,

@@ -158,12 +158,24 @@ describe('the scanner payload', () => {
 
 describe('a scheduled run', () => {
   it('reports the fixture’s orphans in S3, notifies once, refuses a second run meanwhile, and an approval deletes them', async () => {
+    const emitted: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      emitted.push(String(chunk));
+      return write(chunk, ...rest);
+    }) as typeof process.stdout.write;
     const started = (await invoke(scanner, { source: 'schedule', mode: 'dry-run', graceHours: 0 }, 'scanner')) as { status: string; runId: string; shards: number };
     expect(started).toMatchObject({ status: 'started', shards: 2 });
     expect(await invoke(scanner, {}, 'scanner')).toMatchObject({ status: 'refused', reason: expect.stringMatching(/still active/) });
 
     await drain();
+    process.stdout.write = write;
     const dry = await report(started.runId);
+    // One embedded-metric-format record for the run, with the figures of its report.
+    const metrics = emitted.flatMap((text) => text.split('\n')).filter((line) => line.includes('"CloudWatchMetrics"')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(metrics).toHaveLength(1);
+    expect(metrics[0]).toMatchObject({ RunsFinished: 1, RunsPartial: 0, RunsFailed: 0, Orphaned: 27, Deleted: 0, service: 'djgc' });
+    expect((metrics[0]!._aws as { CloudWatchMetrics: { Namespace: string }[] }).CloudWatchMetrics[0]!.Namespace).toBe('djgc');
     expect(dry).toMatchObject({ dry_run: true, complete: true, errors: 0, hash_orphaned: 2, schema_paths_orphaned: 25, orphaned: 27, referenced: 36, deleted: 0 });
     expect(await storeKeys()).toEqual(truth.objects.map((o) => o.path).sort());
     const latest = await readJson<{ run_id: string }>(reports.client, reports.bucket, 'latest.json');
