@@ -23,6 +23,7 @@ import { NO_DECLARATIONS } from '../functions/engine/model/plan.js';
 import { contentHash } from '../functions/demo/datajoint-writer.js';
 import type { StoreSpec } from '../functions/engine/types.js';
 import type { RunEvent } from '../functions/engine/model/events.js';
+import type { Report } from '../functions/engine/phases/report.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const pgUrl = process.env.DJGC_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -232,14 +233,14 @@ async function throughput(kind: 'file' | 's3'): Promise<void> {
       collectReport = await collectRun(db.name, spec, 'collect', graceHours);
     });
     console.log(`\n${kind} store: ${objects.toLocaleString('en-US')} objects (${paths.length - referenced.length} orphaned), prepared in ${prepared.seconds.toFixed(1)} s`);
-    console.log(row(['phase', 'seconds', 'objects/s', 'orphaned', 'deleted']));
+    console.log(row(['phase', 'seconds', 'objects/s', 'orphaned', 'quarantined', 'deleted']));
     for (const [name, m, r] of [
       ['scan', scan, scanReport!],
       ['collect', collect, collectReport!],
     ] as const) {
-      const report = r as { stored: number; orphaned: number; deleted: number; errors: string[] };
-      if (report.errors.length) console.log(`  errors: ${report.errors.join('; ')}`);
-      console.log(row([name, m.seconds.toFixed(2), Math.round(report.stored / m.seconds), report.orphaned, report.deleted]));
+      const report = r as Report;
+      if (report.errors > 0) console.log(`  errors: ${report.scan_errors.join('; ')}`);
+      console.log(row([name, m.seconds.toFixed(2), Math.round(report.stored / m.seconds), report.orphaned, report.quarantined, report.deleted]));
     }
   } finally {
     await db.drop();
