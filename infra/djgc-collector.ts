@@ -448,6 +448,9 @@ export class DjgcCollector extends Construct {
       const writes = access.writes.map((p) => bucket.arnForObjects(p));
       target.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: reads }));
       target.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: writes }));
+      if (access.deletes?.length) {
+        target.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: access.deletes.map((p) => bucket.arnForObjects(p)) }));
+      }
       acknowledgeScopedWildcards(target.role, [...reads, ...writes], reason);
     }
     const { scanner, worker, reporter } = handlers;

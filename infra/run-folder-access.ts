@@ -10,6 +10,8 @@ export type RunFolderRole = 'scanner' | 'worker' | 'reporter';
 export interface RunFolderAccess {
   readonly reads: readonly string[];
   readonly writes: readonly string[];
+  /** Exact keys the role may delete: only the guard one scanner holds while it takes a run lock. */
+  readonly deletes?: readonly string[];
 }
 
 const REPORTER_WRITES = [
@@ -29,6 +31,7 @@ export const RUN_FOLDER_ACCESS: Record<RunFolderRole, RunFolderAccess> = {
     reads: ['runs/*', 'locks/*', 'index.json'],
     // A run with nothing to sweep is reported by the scanner itself.
     writes: unique(['runs/*/plan.json', 'runs/*/refs/*', 'runs/*/approved.json', 'locks/*', ...REPORTER_WRITES]),
+    deletes: ['locks/guard'],
   },
   worker: {
     // Its own run, and earlier runs' quarantine records (purge and restore).

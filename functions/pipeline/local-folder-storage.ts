@@ -83,6 +83,10 @@ export class LocalFolderStorage implements FolderStorage {
       .sort();
   }
 
+  async remove(path: string): Promise<void> {
+    await rm(this.file(path), { force: true });
+  }
+
   private file(path: string): string {
     const full = resolve(this.root, ...path.split('/'));
     if (full !== this.root && !full.startsWith(this.root + sep)) throw new Error(`run folder path escapes ${this.root}: ${path}`);

@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, PutObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, paginateListObjectsV2, type S3Client } from '@aws-sdk/client-s3';
 import { MissingRunFileError, type FolderStorage } from '../engine/run/run-folder.js';
 import { linesOf, writeLinesTo } from '../engine/model/lines.js';
 
@@ -80,6 +80,10 @@ export class S3FolderStorage implements FolderStorage {
     } finally {
       body.destroy();
     }
+  }
+
+  async remove(path: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: path }));
   }
 
   async list(prefix: string): Promise<string[]> {

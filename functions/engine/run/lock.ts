@@ -20,12 +20,32 @@ export function isActive(lock: RunLock, now: Date, limits: LockLimits): boolean 
   return Date.parse(lock.startedAt) + limits.timeoutMinutes * 60_000 > now.getTime();
 }
 
+/** A guard older than this was left by a scanner that died while holding it. */
+const STALE_GUARD_MS = 120_000;
+const GUARD_ATTEMPTS = 200;
+
 /**
  * Take the scope for a new run, or say why not: a run on an overlapping scope is active, or
- * finished less than the cooldown ago. Two runs racing both write their lock, then the
- * later run id yields.
+ * finished less than the cooldown ago. One scanner at a time checks and writes its lock (a
+ * guard written only if absent); should two still race, the later run id yields.
  */
 export async function acquireRunLock(folder: RunFolder, wanted: RunLock, now: Date, limits: LockLimits): Promise<string | null> {
+  const token = `${wanted.runId}-${Math.random().toString(36).slice(2)}`;
+  for (let attempt = 0; ; attempt++) {
+    if (await folder.claimLockGuard(token, new Date())) break;
+    const guard = await folder.readLockGuard();
+    if (guard && Date.now() - Date.parse(guard.at) > STALE_GUARD_MS) await folder.releaseLockGuard();
+    if (attempt >= GUARD_ATTEMPTS) return 'another run is being started on this run folder right now; try again in a minute';
+    await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
+  }
+  try {
+    return await checkAndWrite(folder, wanted, now, limits);
+  } finally {
+    if ((await folder.readLockGuard())?.token === token) await folder.releaseLockGuard();
+  }
+}
+
+async function checkAndWrite(folder: RunFolder, wanted: RunLock, now: Date, limits: LockLimits): Promise<string | null> {
   const blocker = (locks: RunLock[], racing: boolean): string | null => {
     for (const lock of locks) {
       if (lock.runId === wanted.runId || !overlaps(lock, wanted)) continue;

@@ -18,6 +18,8 @@ export interface FolderStorage {
   readLines(path: string): AsyncIterable<string>;
   /** Every path that starts with `prefix`. */
   list(prefix: string): Promise<string[]>;
+  /** Remove one file; absent already is fine. */
+  remove(path: string): Promise<void>;
 }
 
 export class MissingRunFileError extends Error {
@@ -48,6 +50,7 @@ const layout = {
   latest: () => 'latest.json',
   locks: () => 'locks/',
   lock: (runId: string) => `locks/${runId}.json`,
+  lockGuard: () => 'locks/guard',
 };
 
 /** Typed reads and writes of every artifact of a run. */
@@ -186,6 +189,7 @@ export class RunFolder {
   async readLocks(): Promise<RunLock[]> {
     const locks: RunLock[] = [];
     for (const path of await this.storage.list(layout.locks())) {
+      if (path === layout.lockGuard()) continue;
       const lock = await this.readJson<RunLock>(path);
       if (lock) locks.push(lock);
     }
@@ -194,6 +198,19 @@ export class RunFolder {
 
   readLock(runId: string): Promise<RunLock | null> {
     return this.readJson<RunLock>(layout.lock(runId));
+  }
+
+  /** Taken by one scanner at a time while it checks and writes its lock. */
+  claimLockGuard(token: string, at: Date): Promise<boolean> {
+    return this.storage.writeText(layout.lockGuard(), JSON.stringify({ token, at: at.toISOString() }), { ifAbsent: true });
+  }
+
+  readLockGuard(): Promise<{ token: string; at: string } | null> {
+    return this.readJson<{ token: string; at: string }>(layout.lockGuard());
+  }
+
+  releaseLockGuard(): Promise<void> {
+    return this.storage.remove(layout.lockGuard());
   }
 
   async writeLock(lock: RunLock): Promise<void> {
