@@ -263,15 +263,16 @@ describe('1. rows in open transactions (deduplicated re-use), MariaDB', () => {
         },
       });
       try {
-        expect(DEFAULT_RUN_OPTIONS.removal).toBe('quarantine');
         const runs = localRun(join(scratch, 'run-folder'), { catalog: watched, stores: store(), openStore: recording });
+        // The engine's default removal (no `removal` given).
         const first = await runs({ mode: 'collect', graceHours: 0 });
         if (!committed) await writer.query('COMMIT');
-        expect(committed).toBe(true);
-        expect(first).toMatchObject({ transactions_visible: false, removal: 'quarantine', quarantined: 1, deleted: 0 });
         // What the code does: the object of the now committed row is moved aside, not deleted.
         const quarantined = `${QUARANTINE}${first.run_id}/${pathOf(reused)}`;
         expect(await filesBelow(dir)).toEqual([quarantined]);
+        expect(committed, 'the row committed during the run, after the re-check').toBe(true);
+        expect(first).toMatchObject({ transactions_visible: false, removal: 'quarantine', quarantined: 1, deleted: 0 });
+        expect(DEFAULT_RUN_OPTIONS.removal).toBe('quarantine');
 
         // A collect within the retention leaves it there (counted as protected)…
         const within = await runs({ mode: 'collect', graceHours: 0 });

@@ -354,10 +354,10 @@ describe('5. non-canonical and nested paths', () => {
     await insert(sql, 'lab', 't', 4, { g: { kind: 'graph', data: { path: nested, store: 'main' } } });
 
     const { report, orphans } = await collect({ catalog, stores: store(), openStore: recording });
-    expect(orphans).toEqual([gone]);
     for (const path of [doubled, dotted, nested, `${pathOf(folder)}/a.dat`, `${pathOf(folder)}/sub/b.dat`, `${pathOf(folder)}.manifest.json`]) {
       await expectSurvived(path);
     }
+    expect(orphans).toEqual([gone]);
     expect(await filesBelow(dir)).not.toContain(gone);
     expect(report).toMatchObject({ deleted: 1, errors: 0 });
   });
