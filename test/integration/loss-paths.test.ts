@@ -338,29 +338,44 @@ describe('4. two store names for one place', () => {
 });
 
 describe('5. non-canonical and nested paths', () => {
-  it('Given rows whose stored paths hold "//", "/./", a folder reference ending in "/", and a custom codec value with the path nested, When collect runs, Then every one of their objects survives', async () => {
-    const w = new DataJointWriter(dir);
-    await table(sql, 'lab', 't', { h: ':<blob@main>:', o: ':<object@main>:', g: ':<graph@main>:custom codec' });
-    const doubled = pathOf(await w.hashObject('lab', 'double slash', OLD));
-    const dotted = pathOf(await w.hashObject('lab', 'dot segment', OLD));
-    const nested = pathOf(await w.hashObject('lab', 'graph payload', OLD));
-    const folder = await w.schemaFolder('lab', 't', { id: 3 }, 'o', { 'a.dat': '1', 'sub/b.dat': '2' }, OLD);
-    const gone = pathOf(await w.hashObject('lab', 'orphan for contrast', OLD));
-    const [hashDir, hash] = [doubled.slice(0, doubled.lastIndexOf('/')), doubled.slice(doubled.lastIndexOf('/') + 1)];
-    const [dotDir, dotHash] = [dotted.slice(0, dotted.lastIndexOf('/')), dotted.slice(dotted.lastIndexOf('/') + 1)];
-    await insert(sql, 'lab', 't', 1, { h: { path: `${hashDir}//${hash}`, store: 'main' } });
-    await insert(sql, 'lab', 't', 2, { h: { path: `${dotDir}/./${dotHash}`, store: 'main' } });
-    await insert(sql, 'lab', 't', 3, { o: { ...folder, path: `${pathOf(folder)}/` } });
-    await insert(sql, 'lab', 't', 4, { g: { kind: 'graph', data: { path: nested, store: 'main' } } });
+  /** A row's stored value for an object, and the files the object is made of. */
+  type Shape = (w: DataJointWriter) => Promise<{ column: string; value: unknown; files: string[] }>;
+  const split = (path: string): [string, string] => [path.slice(0, path.lastIndexOf('/')), path.slice(path.lastIndexOf('/') + 1)];
+  const shapes: Record<string, Shape> = {
+    'a hash path with an empty segment ("_hash/s//H")': async (w) => {
+      const [section, hash] = split(pathOf(await w.hashObject('lab', 'double slash', OLD)));
+      return { column: 'h', value: { path: `${section}//${hash}`, store: 'main' }, files: [`${section}/${hash}`] };
+    },
+    'a hash path with a "." segment ("_hash/s/./H")': async (w) => {
+      const [section, hash] = split(pathOf(await w.hashObject('lab', 'dot segment', OLD)));
+      return { column: 'h', value: { path: `${section}/./${hash}`, store: 'main' }, files: [`${section}/${hash}`] };
+    },
+    'an <object@> folder reference ending in "/"': async (w) => {
+      const folder = await w.schemaFolder('lab', 't', { id: 1 }, 'o', { 'a.dat': '1', 'sub/b.dat': '2' }, OLD);
+      const path = pathOf(folder);
+      return { column: 'o', value: { ...folder, path: `${path}/` }, files: [`${path}/a.dat`, `${path}/sub/b.dat`, `${path}.manifest.json`] };
+    },
+    'a custom codec value with the path nested ({"kind":"graph","data":{"path":…}})': async (w) => {
+      const path = pathOf(await w.hashObject('lab', 'graph payload', OLD));
+      return { column: 'g', value: { kind: 'graph', data: { path, store: 'main' } }, files: [path] };
+    },
+  };
 
-    const { report, orphans } = await collect({ catalog, stores: store(), openStore: recording });
-    for (const path of [doubled, dotted, nested, `${pathOf(folder)}/a.dat`, `${pathOf(folder)}/sub/b.dat`, `${pathOf(folder)}.manifest.json`]) {
-      await expectSurvived(path);
-    }
-    expect(orphans).toEqual([gone]);
-    expect(await filesBelow(dir)).not.toContain(gone);
-    expect(report).toMatchObject({ deleted: 1, errors: 0 });
-  });
+  for (const [shape, make] of Object.entries(shapes)) {
+    it(`Given a row whose stored metadata is ${shape}, When collect runs, Then its object survives and only the real orphan is deleted`, async () => {
+      const w = new DataJointWriter(dir);
+      await table(sql, 'lab', 't', { h: ':<blob@main>:', o: ':<object@main>:', g: ':<graph@main>:custom codec' });
+      const { column, value, files } = await make(w);
+      const gone = pathOf(await w.hashObject('lab', 'orphan for contrast', OLD));
+      await insert(sql, 'lab', 't', 1, { [column]: value });
+
+      const { report, orphans } = await collect({ catalog, stores: store(), openStore: recording });
+      for (const path of files) await expectSurvived(path);
+      expect(orphans).toEqual([gone]);
+      expect(await filesBelow(dir)).not.toContain(gone);
+      expect(report).toMatchObject({ deleted: 1, errors: 0 });
+    });
+  }
 });
 
 describe('6. a tampered approval list', () => {
