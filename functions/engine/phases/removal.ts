@@ -136,8 +136,9 @@ async function removeBatch(ctx: RemovalContext, n: number, batch: Orphan[], stop
         `${candidates.length} objects of shard ${ctx.shard.id} were kept for the next run: write transactions open at their re-check had not ended after ${ctx.transactionWaitSeconds} s`,
       );
       candidates = [];
-    } else if (snapshot.ids.length > 0) {
-      // Rows of the transactions just waited for are visible now.
+    } else {
+      // Always: a transaction that committed between the first re-check and the snapshot is in
+      // neither, and only this second look sees its rows (as it sees those waited for).
       candidates = await keepUnreferenced(ctx, candidates, row);
     }
   }
