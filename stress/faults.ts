@@ -1,0 +1,85 @@
+import type { RunEvent } from '../functions/engine/model/events.js';
+import type { StressDatabase } from './database.js';
+import type { S3RequestKind, StressStore } from './store.js';
+import { chance, pick, randomInt, sleep } from './random.js';
+
+export const FAULT_KINDS = ['db-kill-mark', 'db-kill-recheck', 'db-kill-purge', 's3-list', 's3-copy', 's3-delete', 'cli-kill'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface FaultTally {
+  /** Cycles the fault was armed for. */
+  armed: number;
+  /** Cycles it really hit something (a connection killed, a request failed, a process killed). */
+  injected: number;
+  /** Of those, runs whose report named an error (or that failed outright). */
+  reported: number;
+  /** Of those, runs that came through without an error: the driver or SDK retried. */
+  absorbed: number;
+  /** Connections killed, requests failed. */
+  hits: number;
+}
+
+export const emptyFaults = (): Record<FaultKind, FaultTally> =>
+  Object.fromEntries(FAULT_KINDS.map((k) => [k, { armed: 0, injected: 0, reported: 0, absorbed: 0, hits: 0 }])) as Record<FaultKind, FaultTally>;
+
+/** The fault of one in-process cycle: armed before the run, fired by its events, undone after. */
+export interface ArmedFault {
+  kind: FaultKind;
+  observe(event: RunEvent): void;
+  /** Waits for a kill in flight; the number of hits. */
+  settle(): Promise<number>;
+}
+
+function triggers(kind: FaultKind, event: RunEvent): boolean {
+  const phase = event.type === 'phase' ? String(event.phase) : '';
+  const text = `${event.type} ${phase}`;
+  switch (kind) {
+    case 'db-kill-mark':
+      return event.type === 'phase' && phase === 'mark';
+    case 'db-kill-recheck':
+      return (event.type === 'shard-listed' && event.orphans > 0) || /recheck|re-check|wait/.test(text);
+    case 'db-kill-purge':
+      return /purg/.test(text);
+    default:
+      return false;
+  }
+}
+
+export function chooseFault(store: StressStore, rate: number, purgeSeen: boolean): FaultKind | null {
+  if (!chance(rate)) return null;
+  const kinds: FaultKind[] = ['db-kill-mark', 'db-kill-recheck'];
+  if (purgeSeen) kinds.push('db-kill-purge');
+  if (store.kind === 's3') kinds.push('s3-list', 's3-delete', 's3-copy');
+  return pick(kinds);
+}
+
+export function armFault(kind: FaultKind, db: StressDatabase, store: StressStore, s3Rate: number): ArmedFault {
+  if (kind.startsWith('s3-')) {
+    const faults = store.faults!;
+    const requestKind = kind.slice(3) as S3RequestKind;
+    const before = faults.injected[requestKind];
+    // One in four S3 faults is a burst no retry can get through: the run must say so.
+    faults.kind = requestKind;
+    faults.rate = chance(0.25) ? 1 : s3Rate;
+    return {
+      kind,
+      observe: () => undefined,
+      settle: async () => {
+        faults.kind = null;
+        faults.rate = 0;
+        return faults.injected[requestKind] - before;
+      },
+    };
+  }
+  let fired = false;
+  let kill: Promise<number> = Promise.resolve(0);
+  return {
+    kind,
+    observe: (event) => {
+      if (fired || !triggers(kind, event)) return;
+      fired = true;
+      kill = sleep(randomInt(0, 15)).then(() => db.killCollectorConnections().catch(() => 0));
+    },
+    settle: () => kill,
+  };
+}

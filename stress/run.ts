@@ -1,0 +1,64 @@
+import { loadConfig } from './config.js';
+import { runCombination, type CombinationResult } from './combination.js';
+import { formatCombination } from './output.js';
+import type { Backend } from './database.js';
+import type { StoreKind } from './store.js';
+
+const COMBINATIONS: [Backend, StoreKind][] = [
+  ['postgres', 'file'],
+  ['mariadb', 'file'],
+  ['postgres', 's3'],
+  ['mariadb', 's3'],
+];
+/** After everything is closed the process should end by itself; this only names a leak if it does not. */
+const EXIT_GRACE_MS = 20_000;
+
+async function main(): Promise<number> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const config = loadConfig();
+  const chosen = COMBINATIONS.filter(([b, s]) => config.only.length === 0 || config.only.includes(`${b}-${s}`));
+  if (chosen.length === 0) throw new Error(`STRESS_ONLY=${config.only.join(',')} names no combination (postgres-file, mariadb-file, postgres-s3, mariadb-s3)`);
+  const started = Date.now();
+  const log = (line: string): void => {
+    process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
+  };
+  log(
+    `stress: ${chosen.length} combinations, ${config.cycles} cycles each, grace ${config.graceMs / 1000} s, retention ${config.retentionMs / 1000} s, ` +
+      `${config.writersPerKind} writers per kind, transactions held up to ${config.maxHoldMs / 1000} s, ${config.parallel} at a time`,
+  );
+  const results: CombinationResult[] = [];
+  // PostgreSQL and MariaDB pairs run side by side: combinations on one MariaDB server would read each other's schemas.
+  for (let i = 0; i < chosen.length; i += config.parallel) {
+    const batch = chosen.slice(i, i + config.parallel);
+    results.push(...(await Promise.all(batch.map(([b, s]) => runCombination(b, s, config, config.verbose ? log : () => undefined).then((r) => {
+      log(`${r.name} finished: ${r.ran ? `${r.cycles.engine + r.cycles.cli} cycles, lost ${r.ledger.losses.length}` : 'could not run'}`);
+      return r;
+    })))));
+  }
+  const out: string[] = [];
+  for (const r of results) out.push(formatCombination(r, config.graceMs), '');
+  const lost = results.reduce((n, r) => n + r.ledger.losses.length, 0);
+  const notRun = results.filter((r) => !r.ran).map((r) => r.name);
+  const short = results.filter((r) => r.ran && r.cycles.engine + r.cycles.cli < config.cycles).map((r) => r.name);
+  out.push(
+    `stress: ${results.length} combinations in ${((Date.now() - started) / 1000).toFixed(0)} s; lost ${lost}` +
+      (notRun.length ? `; could not run: ${notRun.join(', ')}` : '') +
+      (short.length ? `; fewer cycles than asked (time limit): ${short.join(', ')}` : ''),
+  );
+  process.stdout.write(`${out.join('\n')}\n`);
+  return lost > 0 || notRun.length > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    setTimeout(() => {
+      process.stderr.write('stress: handles still open after the run; exiting anyway\n');
+      process.exit(code);
+    }, EXIT_GRACE_MS).unref();
+  },
+  (error: unknown) => {
+    process.stderr.write(`stress: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
