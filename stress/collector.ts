@@ -16,6 +16,7 @@ import type { StressDatabase } from './database.js';
 import type { StressStore } from './store.js';
 import type { Ledger } from './ledger.js';
 import type { ArmedFault } from './faults.js';
+import { instrumentStore, type RemovalCall } from './instrumented-store.js';
 import { chance, randomInt } from './random.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -87,13 +88,10 @@ export async function collectInProcess(
     seen(event);
     fault?.observe(event);
     const paths = (event as { paths?: unknown }).paths;
-    if (event.type !== 'saved' && Array.isArray(paths)) {
-      const at = Date.now();
-      for (const path of paths as string[]) {
-        (removedByKind[event.type] ??= []).push(path);
-        ledger.removals.push({ at, kind: event.type, path, cycle, runner: 'engine' });
-      }
-    }
+    if (event.type !== 'saved' && Array.isArray(paths)) for (const path of paths as string[]) (removedByKind[event.type] ??= []).push(path);
+  };
+  const record = (call: RemovalCall): void => {
+    for (const path of call.paths) ledger.removals.push({ startedAt: call.startedAt, at: call.endedAt, kind: call.kind, path, cycle, runner: 'engine' });
   };
   let catalog: Catalog | undefined;
   try {
@@ -102,7 +100,7 @@ export async function collectInProcess(
       catalog,
       stores: { main: store.spec },
       defaultStore: 'main',
-      openStore,
+      openStore: (spec) => instrumentStore(openStore(spec), record),
       rootOf: physicalRoot,
       folder: new RunFolder(new LocalFolderStorage(runDir)),
       lifecycle: { runTimeoutMinutes: 60, cooldownMinutes: 0, graceFloorHours: 0, ...({ retentionFloorHours: 0 } as object) },
@@ -196,7 +194,8 @@ export async function collectWithCommand(
         const match = REMOVAL_LINE.exec(line);
         if (!match) continue;
         (removedByKind[match[1]!] ??= []).push(match[2]!);
-        ledger.removals.push({ at: Date.now(), kind: match[1]!, path: match[2]!, cycle, runner: 'cli' });
+        const at = Date.now();
+        ledger.removals.push({ startedAt: at, at, kind: match[1]!, path: match[2]!, cycle, runner: 'cli' });
         if (kill && onRemoval) killNow();
       }
     });
@@ -204,6 +203,7 @@ export async function collectWithCommand(
       clearTimeout(timer);
       clearTimeout(limit);
       const durationMs = Date.now() - started;
+      ledger.commandRuns.push({ cycle, startedAt: started, endedAt: Date.now(), killed });
       if (killed) return resolve({ runner: 'cli', killed: true, removedByKind, durationMs });
       try {
         const report = JSON.parse(stdout) as ReportLike;

@@ -37,8 +37,11 @@ export interface Loss {
   origin: RowOrigin;
 }
 
-/** One removal (delete, quarantine, purge) the collector reported, with when it was seen. */
+/** One removal (delete, quarantine move, purge) of a path by the collector. */
 export interface Removal {
+  /** When the call that removed it began (engine runs); for the djgc command, when it said so. */
+  startedAt: number;
+  /** When the call returned (engine runs), or the command said it had removed the path. */
   at: number;
   kind: string;
   path: string;
@@ -51,6 +54,8 @@ export class Ledger {
   readonly rows = new Map<string, LedgerRow>();
   readonly losses: Loss[] = [];
   readonly removals: Removal[] = [];
+  /** Runs of the djgc command: a removal it did not live to name happened inside one of these. */
+  readonly commandRuns: { cycle: number; startedAt: number; endedAt: number; killed: boolean }[] = [];
   private readonly lost = new Set<string>();
   rowsCommitted = 0;
   checks = 0;

@@ -1,7 +1,7 @@
 import type { CombinationResult } from './combination.js';
 import { FAULT_KINDS } from './faults.js';
 import { WRITER_KINDS } from './writers.js';
-import type { Loss, Removal } from './ledger.js';
+import type { Ledger, Loss } from './ledger.js';
 
 function table(rows: string[][], alignLeft = false): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -11,27 +11,75 @@ function table(rows: string[][], alignLeft = false): string {
 
 const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
+/** Margin within which a removal and a writer's statement are too close to say which came first in the collector's terms. */
+const RACE_MARGIN_MS = 100;
+
 /** How the object of a lost row went: the removal that took it, measured against the writer's steps. */
-export function explainLoss(loss: Loss, removals: Removal[], graceMs: number, startedAt: number): string {
+export function explainLoss(loss: Loss, ledger: Ledger, graceMs: number, startedAt: number): string {
   const o = loss.origin;
-  const before = removals.filter((r) => r.path === loss.path && r.at <= loss.noticedAt + 1000).sort((a, b) => a.at - b.at);
-  const removal = before.at(-1);
+  const t = (ms: number): string => `+${s(ms - startedAt)}`;
+  const earlier = ledger.losses.find((l) => l.path === loss.path && l.noticedAt < loss.noticedAt && l !== loss);
+  const removal = ledger.removals.filter((r) => r.path === loss.path && r.startedAt <= loss.noticedAt).sort((a, b) => a.startedAt - b.startedAt).at(-1);
   const steps =
-    `writer ${o.writer}${o.reused ? ' (dedup: object found in the store, not uploaded again)' : ''}: object at +${s(o.objectAt - startedAt)}, ` +
-    `statement at +${s(o.statementAt - startedAt)}, commit at +${s(o.committedAt - startedAt)} (transaction held ${s(o.committedAt - o.statementAt)})`;
+    `writer ${o.writer}${o.reused ? ' (object found in the store, not uploaded again)' : ''}: object looked up/uploaded at ${t(o.objectAt)}, ` +
+    `statement done at ${t(o.statementAt)}, committed at ${t(o.committedAt)} (transaction open ${s(o.committedAt - o.statementAt)} after its statement)`;
   let how: string;
-  if (!removal) how = 'no removal of it was seen (a djgc command run without --verbose lines for it, or a removal not reported as an event)';
-  else {
-    const by = `${removal.kind} by ${removal.runner === 'cli' ? 'the djgc command' : 'the engine'} in cycle ${removal.cycle} at +${s(removal.at - startedAt)}`;
-    if (removal.at < o.statementAt) {
-      how = `${by}, before the row's statement ran (${o.statementAt - removal.at} ms before; the object was ${s(removal.at - o.objectAt)} old then, grace ${s(graceMs)})`;
-    } else if (removal.at < o.committedAt) {
-      how = `${by}, ${removal.at - o.statementAt} ms after the row's statement had run, while its write transaction was open and had written: the run did not wait for it`;
+  if (earlier && removal && removal.startedAt < o.objectAt) {
+    how = `consequence of an earlier loss: the object was already gone for ${earlier.row} (noticed ${t(earlier.noticedAt)}) when this row took its metadata`;
+  } else if (!removal) {
+    const command = ledger.commandRuns.find((c) => c.startedAt <= loss.noticedAt && c.endedAt >= o.objectAt);
+    how = command
+      ? `no removal named; the djgc command of cycle ${command.cycle} (${command.killed ? 'SIGKILLed' : 'finished'}) ran at ${t(command.startedAt)}–${t(command.endedAt)} and removed it without saying so`
+      : 'no removal of it was seen';
+  } else if (removal.runner === 'cli') {
+    const by = `${removal.kind} by the djgc command in cycle ${removal.cycle}, named at ${t(removal.at)} (removed at or before that)`;
+    how =
+      removal.at < o.statementAt
+        ? `${by}, before the row's statement`
+        : `${by}; ${removal.at - o.statementAt} ms after the row's statement, ${removal.at - o.committedAt} ms after its commit`;
+  } else {
+    const by = `${removal.kind} call of the engine in cycle ${removal.cycle} began at ${t(removal.startedAt)}, returned at ${t(removal.at)}`;
+    const lead = removal.startedAt - o.statementAt;
+    if (removal.startedAt < o.objectAt) {
+      how = `${by}: began before the writer's look-up, which still found the object (the look-up raced with the delete call itself)`;
+    } else if (removal.startedAt < o.statementAt) {
+      const age = removal.startedAt - o.objectAt;
+      how = o.reused
+        ? `${by}: between the writer's look-up and its statement (${o.statementAt - removal.startedAt} ms before it): DataJoint's check-then-insert window, no row existed yet`
+        : `${by}: before the row's statement, the object ${s(age)} old (grace ${s(graceMs)})${age < graceMs ? ': the grace period was not honoured' : ''}`;
+    } else if (removal.startedAt < o.committedAt) {
+      how =
+        lead > RACE_MARGIN_MS
+          ? `${by}: ${lead} ms after the row's statement had run, while its write transaction was open and had written: the run did not wait for that transaction`
+          : `${by}: ${lead} ms after the row's statement, within the window between a re-check and its removal`;
     } else {
-      how = `${by}, ${removal.at - o.committedAt} ms after the row was committed: the re-check missed a committed row`;
+      how = `${by}: ${removal.startedAt - o.committedAt} ms after the row was committed: the re-check missed a committed row`;
     }
   }
-  return `${loss.path} of ${loss.row}.${loss.column}, noticed ${loss.when === 'end' ? 'at the end' : 'during the run'} at +${s(loss.noticedAt - startedAt)}\n      ${steps}\n      ${how}`;
+  return `${loss.path} of ${loss.row}.${loss.column}, noticed ${loss.when === 'end' ? 'at the end' : 'during the run'} at ${t(loss.noticedAt)}\n      ${steps}\n      ${how}`;
+}
+
+/** Losses by cause, for the summary line. */
+export function lossCauses(r: CombinationResult, graceMs: number): Map<string, number> {
+  const causes = new Map<string, number>();
+  for (const loss of r.ledger.losses) {
+    const text = explainLoss(loss, r.ledger, graceMs, r.startedAt).split('\n').at(-1)!;
+    const cause = text.includes('did not wait')
+      ? 'not waited for: removed while the row\'s write transaction was open'
+      : text.includes('consequence of an earlier loss')
+        ? 'copied metadata of an object already lost'
+        : text.includes('check-then-insert')
+          ? 'between a dedup look-up and its INSERT'
+          : text.includes('missed a committed row')
+            ? 'after commit: re-check missed a committed row'
+            : text.includes('grace period was not honoured')
+              ? 'grace period not honoured'
+              : text.includes('djgc command')
+                ? 'by the djgc command (timing unknown to the ms)'
+                : 'other';
+    causes.set(cause, (causes.get(cause) ?? 0) + 1);
+  }
+  return causes;
 }
 
 export function formatCombination(r: CombinationResult, graceMs: number): string {
@@ -57,7 +105,7 @@ export function formatCombination(r: CombinationResult, graceMs: number): string
       ['protected by the grace period (sum over runs)', String(r.protectedCount)],
       ['objects in the store at the end', String(r.storeObjectsAtEnd)],
       ['existence checks (passes)', `${r.ledger.checks} (${r.checker.passes})`],
-      ['LOST', String(lost)],
+      ['LOST (row, object) / distinct objects', `${lost} / ${new Set(r.ledger.losses.map((l) => l.path)).size}`],
     ], true),
   );
   lines.push('  writers:');
@@ -81,8 +129,10 @@ export function formatCombination(r: CombinationResult, graceMs: number): string
     ]),
   );
   if (lost > 0) {
+    lines.push('  losses by cause:');
+    for (const [cause, n] of lossCauses(r, graceMs)) lines.push(`    ${String(n).padStart(4)}  ${cause}`);
     lines.push('  losses:');
-    for (const loss of r.ledger.losses.slice(0, 25)) lines.push(`    - ${explainLoss(loss, r.ledger.removals, graceMs, r.startedAt)}`);
+    for (const loss of r.ledger.losses.slice(0, 25)) lines.push(`    - ${explainLoss(loss, r.ledger, graceMs, r.startedAt)}`);
     if (lost > 25) lines.push(`    … and ${lost - 25} more`);
   }
   if (r.anomalies.length > 0) {
