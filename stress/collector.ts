@@ -16,7 +16,7 @@ import type { StressDatabase } from './database.js';
 import type { StressStore } from './store.js';
 import type { Ledger } from './ledger.js';
 import type { ArmedFault } from './faults.js';
-import { instrumentStore, type RemovalCall } from './instrumented-store.js';
+import { instrumentCatalog, instrumentStore, type RecheckCall, type RemovalCall } from './instrumented-store.js';
 import { chance, randomInt } from './random.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -96,8 +96,10 @@ export async function collectInProcess(
   let catalog: Catalog | undefined;
   try {
     catalog = await openCatalog(db.collector, { ignoredDatabases: ['*'] });
+    const rechecks: RecheckCall[] = [];
+    ledger.rechecks.set(cycle, rechecks);
     const deps: LocalDependencies = {
-      catalog,
+      catalog: instrumentCatalog(catalog, (call) => rechecks.push(call)),
       stores: { main: store.spec },
       defaultStore: 'main',
       openStore: (spec) => instrumentStore(openStore(spec), record),

@@ -87,7 +87,7 @@ export async function runCombination(backend: Backend, storeKind: StoreKind, con
     const runDir = join(work, 'runs');
     const settings = { graceMs: config.graceMs, retentionMs: config.retentionMs };
 
-    const writers = new Writers(db, store, ledger, { writersPerKind: config.writersPerKind, maxHoldMs: config.maxHoldMs, graceMs: config.graceMs, targetRows: 200 }, () => stopWriters);
+    const writers = new Writers(db, store, ledger, { writersPerKind: config.writersPerKind, maxHoldMs: config.maxHoldMs, graceMs: config.graceMs, targetRows: config.targetRows }, () => stopWriters);
     result.writers = writers.stats;
     writersDone = writers.run();
     checkerDone = checkerLoop(ledger, store, () => stopChecker, result.checker);

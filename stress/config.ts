@@ -12,6 +12,8 @@ export interface StressConfig {
   retentionMs: number;
   /** Writer loops of each kind. */
   writersPerKind: number;
+  /** Committed rows the delete writers keep the tables near. */
+  targetRows: number;
   /** Longest time a writer holds its transaction open, in ms. */
   maxHoldMs: number;
   /** Every n-th cycle runs the djgc command in a child process (0: never). */
@@ -42,6 +44,7 @@ export function loadConfig(): StressConfig {
     graceMs: number('STRESS_GRACE_SECONDS', 2) * 1000,
     retentionMs: number('STRESS_RETENTION_SECONDS', 4) * 1000,
     writersPerKind: Math.max(1, Math.floor(number('STRESS_WRITERS', 2))),
+    targetRows: Math.max(10, Math.floor(number('STRESS_ROWS', 120))),
     maxHoldMs: number('STRESS_MAX_HOLD_SECONDS', 3) * 1000,
     cliEvery: Math.floor(number('STRESS_CLI_EVERY', 5)),
     faultRate: Math.min(1, number('STRESS_FAULT_RATE', 0.5)),

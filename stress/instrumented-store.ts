@@ -42,3 +42,30 @@ export function instrumentStore(store: ObjectStore, record: (call: RemovalCall) 
     },
   });
 }
+
+/** One re-check query of the engine: which column it asked, when, and about which paths. */
+export interface RecheckCall {
+  column: string;
+  startedAt: number;
+  endedAt: number;
+  paths: ReadonlySet<string>;
+}
+
+/** The catalog as the engine gets it, with every re-check (`findReferences`) timed and remembered. */
+export function instrumentCatalog<C extends object>(catalog: C, record: (call: RecheckCall) => void): C {
+  return new Proxy(catalog, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      if (property !== 'findReferences') return value.bind(target);
+      return async (column: { schema: string; table: string; column: string }, paths: readonly string[]) => {
+        const startedAt = Date.now();
+        try {
+          return await (value as (...a: unknown[]) => Promise<unknown>).call(target, column, paths);
+        } finally {
+          record({ column: `${column.schema}.${column.table}.${column.column}`, startedAt, endedAt: Date.now(), paths: new Set(paths) });
+        }
+      };
+    },
+  });
+}

@@ -54,6 +54,8 @@ export class Ledger {
   readonly rows = new Map<string, LedgerRow>();
   readonly losses: Loss[] = [];
   readonly removals: Removal[] = [];
+  /** The engine's re-check queries, by cycle. */
+  readonly rechecks = new Map<number, { column: string; startedAt: number; endedAt: number; paths: ReadonlySet<string> }[]>();
   /** Runs of the djgc command: a removal it did not live to name happened inside one of these. */
   readonly commandRuns: { cycle: number; startedAt: number; endedAt: number; killed: boolean }[] = [];
   private readonly lost = new Set<string>();

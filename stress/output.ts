@@ -39,7 +39,6 @@ export function explainLoss(loss: Loss, ledger: Ledger, graceMs: number, started
         : `${by}; ${removal.at - o.statementAt} ms after the row's statement, ${removal.at - o.committedAt} ms after its commit`;
   } else {
     const by = `${removal.kind} call of the engine in cycle ${removal.cycle} began at ${t(removal.startedAt)}, returned at ${t(removal.at)}`;
-    const lead = removal.startedAt - o.statementAt;
     if (removal.startedAt < o.objectAt) {
       how = `${by}: began before the writer's look-up, which still found the object (the look-up raced with the delete call itself)`;
     } else if (removal.startedAt < o.statementAt) {
@@ -47,13 +46,26 @@ export function explainLoss(loss: Loss, ledger: Ledger, graceMs: number, started
       how = o.reused
         ? `${by}: between the writer's look-up and its statement (${o.statementAt - removal.startedAt} ms before it): DataJoint's check-then-insert window, no row existed yet`
         : `${by}: before the row's statement, the object ${s(age)} old (grace ${s(graceMs)})${age < graceMs ? ': the grace period was not honoured' : ''}`;
-    } else if (removal.startedAt < o.committedAt) {
-      how =
-        lead > RACE_MARGIN_MS
-          ? `${by}: ${lead} ms after the row's statement had run, while its write transaction was open and had written: the run did not wait for that transaction`
-          : `${by}: ${lead} ms after the row's statement, within the window between a re-check and its removal`;
     } else {
-      how = `${by}: ${removal.startedAt - o.committedAt} ms after the row was committed: the re-check missed a committed row`;
+      // What the re-check before this removal asked about the path: which columns, and when.
+      const asked = (ledger.rechecks.get(removal.cycle) ?? []).filter((c) => c.paths.has(loss.path) && c.startedAt <= removal.startedAt);
+      const column = `${loss.row.split('#')[0]}.${loss.column}`;
+      const own = asked.filter((c) => c.column === column);
+      const first = Math.min(...asked.map((c) => c.startedAt));
+      if (asked.length === 0) {
+        how = `${by}: no re-check query asked about the path before it: removed without a re-check`;
+      } else if (own.length === 0) {
+        how = `${by}: the re-check (from ${t(first)}) asked ${new Set(asked.map((c) => c.column)).size} columns about the path but never ${column}, the column of a row committed ${removal.startedAt - o.committedAt >= 0 ? `${removal.startedAt - o.committedAt} ms before the removal` : 'during the removal'}: the re-check skipped the row's table`;
+      } else {
+        const ownAt = Math.max(...own.map((c) => c.startedAt));
+        if (o.committedAt < ownAt) {
+          how = `${by}: the re-check asked ${column} at ${t(ownAt)}, ${ownAt - o.committedAt} ms after the row was committed, and still removed it: the re-check missed a committed row`;
+        } else if (o.statementAt < ownAt) {
+          how = `${by}: the row's statement ran ${ownAt - o.statementAt} ms before the re-check of ${column} (${t(ownAt)}) and committed after it (${o.committedAt - ownAt} ms): the run did not wait for that open write transaction`;
+        } else {
+          how = `${by}: the row's statement ran ${o.statementAt - ownAt} ms after the re-check of ${column} (${t(ownAt)}) and before the delete call: the window between a re-check and its removal`;
+        }
+      }
     }
   }
   return `${loss.path} of ${loss.row}.${loss.column}, noticed ${loss.when === 'end' ? 'at the end' : 'during the run'} at ${t(loss.noticedAt)}\n      ${steps}\n      ${how}`;
