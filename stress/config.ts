@@ -48,7 +48,7 @@ export function loadConfig(): StressConfig {
     maxHoldMs: number('STRESS_MAX_HOLD_SECONDS', 3) * 1000,
     cliEvery: Math.floor(number('STRESS_CLI_EVERY', 5)),
     faultRate: Math.min(1, number('STRESS_FAULT_RATE', 0.5)),
-    s3ErrorRate: Math.min(1, number('STRESS_S3_ERROR_RATE', 0.2)),
+    s3ErrorRate: Math.min(1, number('STRESS_S3_ERROR_RATE', 0.5)),
     only: (process.env.STRESS_ONLY ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
     verbose: process.env.STRESS_VERBOSE === '1',
   };

@@ -58,9 +58,9 @@ export function armFault(kind: FaultKind, db: StressDatabase, store: StressStore
     const faults = store.faults!;
     const requestKind = kind.slice(3) as S3RequestKind;
     const before = faults.injected[requestKind];
-    // One in four S3 faults is a burst no retry can get through: the run must say so.
+    // One in three S3 faults is a burst no retry can get through: the run must say so.
     faults.kind = requestKind;
-    faults.rate = chance(0.25) ? 1 : s3Rate;
+    faults.rate = chance(1 / 3) ? 1 : s3Rate;
     return {
       kind,
       observe: () => undefined,
@@ -71,15 +71,32 @@ export function armFault(kind: FaultKind, db: StressDatabase, store: StressStore
       },
     };
   }
-  let fired = false;
-  let kill: Promise<number> = Promise.resolve(0);
+  // From the event that opens the phase until the next phase begins, djgc's connections are killed
+  // every few milliseconds, so that a stream or query in flight is hit and not only idle ones.
+  let state: 'waiting' | 'killing' | 'done' = 'waiting';
+  let hits = 0;
+  let loop: Promise<void> = Promise.resolve();
+  const ends = (event: RunEvent): boolean =>
+    event.type === 'phase' || event.type === 'shards-planned' || event.type === 'shard-done' || event.type === 'deleted';
   return {
     kind,
     observe: (event) => {
-      if (fired || !triggers(kind, event)) return;
-      fired = true;
-      kill = sleep(randomInt(0, 15)).then(() => db.killCollectorConnections().catch(() => 0));
+      if (state === 'killing' && ends(event) && !triggers(kind, event)) state = 'done';
+      if (state !== 'waiting' || !triggers(kind, event)) return;
+      state = 'killing';
+      loop = (async () => {
+        const until = Date.now() + 5000;
+        while (state === 'killing' && Date.now() < until) {
+          hits += await db.killCollectorConnections().catch(() => 0);
+          await sleep(randomInt(3, 12));
+        }
+        state = 'done';
+      })();
     },
-    settle: () => kill,
+    settle: async () => {
+      state = 'done';
+      await loop;
+      return hits;
+    },
   };
 }

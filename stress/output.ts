@@ -11,11 +11,27 @@ function table(rows: string[][], alignLeft = false): string {
 
 const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
-/** Margin within which a removal and a writer's statement are too close to say which came first in the collector's terms. */
-const RACE_MARGIN_MS = 100;
+/** Causes of a loss, as the summary counts them. */
+export const CAUSES = {
+  notWaited: 'removed while the row\'s write transaction was open and had written (not waited for)',
+  skippedTable: 'the re-check skipped the row\'s table (declared after the run\'s plan)',
+  missedCommitted: 'committed before the re-check, which missed it',
+  noRecheck: 'removed with no re-check of the path',
+  recheckWindow: 'dedup look-up and INSERT between the re-check of its column and the delete call',
+  lookupWindow: 'dedup look-up and INSERT between the delete call\'s start and its end / before the re-check',
+  grace: 'grace period not honoured',
+  copiedLost: 'metadata copied from a row whose object was already lost',
+  command: 'removed by the djgc command (its timing known only from its output)',
+  unseen: 'no removal seen',
+} as const;
 
-/** How the object of a lost row went: the removal that took it, measured against the writer's steps. */
-export function explainLoss(loss: Loss, ledger: Ledger, graceMs: number, startedAt: number): string {
+export interface LossAccount {
+  text: string;
+  cause: string;
+}
+
+/** How the object of a lost row went: the removal that took it, measured against the writer's steps and the re-check. */
+export function explainLoss(loss: Loss, ledger: Ledger, graceMs: number, startedAt: number): LossAccount {
   const o = loss.origin;
   const t = (ms: number): string => `+${s(ms - startedAt)}`;
   const earlier = ledger.losses.find((l) => l.path === loss.path && l.noticedAt < loss.noticedAt && l !== loss);
@@ -23,72 +39,70 @@ export function explainLoss(loss: Loss, ledger: Ledger, graceMs: number, started
   const steps =
     `writer ${o.writer}${o.reused ? ' (object found in the store, not uploaded again)' : ''}: object looked up/uploaded at ${t(o.objectAt)}, ` +
     `statement done at ${t(o.statementAt)}, committed at ${t(o.committedAt)} (transaction open ${s(o.committedAt - o.statementAt)} after its statement)`;
-  let how: string;
-  if (earlier && removal && removal.startedAt < o.objectAt) {
-    how = `consequence of an earlier loss: the object was already gone for ${earlier.row} (noticed ${t(earlier.noticedAt)}) when this row took its metadata`;
-  } else if (!removal) {
-    const command = ledger.commandRuns.find((c) => c.startedAt <= loss.noticedAt && c.endedAt >= o.objectAt);
-    how = command
-      ? `no removal named; the djgc command of cycle ${command.cycle} (${command.killed ? 'SIGKILLed' : 'finished'}) ran at ${t(command.startedAt)}–${t(command.endedAt)} and removed it without saying so`
-      : 'no removal of it was seen';
-  } else if (removal.runner === 'cli') {
-    const by = `${removal.kind} by the djgc command in cycle ${removal.cycle}, named at ${t(removal.at)} (removed at or before that)`;
-    how =
-      removal.at < o.statementAt
-        ? `${by}, before the row's statement`
-        : `${by}; ${removal.at - o.statementAt} ms after the row's statement, ${removal.at - o.committedAt} ms after its commit`;
-  } else {
-    const by = `${removal.kind} call of the engine in cycle ${removal.cycle} began at ${t(removal.startedAt)}, returned at ${t(removal.at)}`;
-    if (removal.startedAt < o.objectAt) {
-      how = `${by}: began before the writer's look-up, which still found the object (the look-up raced with the delete call itself)`;
-    } else if (removal.startedAt < o.statementAt) {
-      const age = removal.startedAt - o.objectAt;
-      how = o.reused
-        ? `${by}: between the writer's look-up and its statement (${o.statementAt - removal.startedAt} ms before it): DataJoint's check-then-insert window, no row existed yet`
-        : `${by}: before the row's statement, the object ${s(age)} old (grace ${s(graceMs)})${age < graceMs ? ': the grace period was not honoured' : ''}`;
-    } else {
-      // What the re-check before this removal asked about the path: which columns, and when.
-      const asked = (ledger.rechecks.get(removal.cycle) ?? []).filter((c) => c.paths.has(loss.path) && c.startedAt <= removal.startedAt);
-      const column = `${loss.row.split('#')[0]}.${loss.column}`;
-      const own = asked.filter((c) => c.column === column);
-      const first = Math.min(...asked.map((c) => c.startedAt));
-      if (asked.length === 0) {
-        how = `${by}: no re-check query asked about the path before it: removed without a re-check`;
-      } else if (own.length === 0) {
-        how = `${by}: the re-check (from ${t(first)}) asked ${new Set(asked.map((c) => c.column)).size} columns about the path but never ${column}, the column of a row committed ${removal.startedAt - o.committedAt >= 0 ? `${removal.startedAt - o.committedAt} ms before the removal` : 'during the removal'}: the re-check skipped the row's table`;
-      } else {
-        const ownAt = Math.max(...own.map((c) => c.startedAt));
-        if (o.committedAt < ownAt) {
-          how = `${by}: the re-check asked ${column} at ${t(ownAt)}, ${ownAt - o.committedAt} ms after the row was committed, and still removed it: the re-check missed a committed row`;
-        } else if (o.statementAt < ownAt) {
-          how = `${by}: the row's statement ran ${ownAt - o.statementAt} ms before the re-check of ${column} (${t(ownAt)}) and committed after it (${o.committedAt - ownAt} ms): the run did not wait for that open write transaction`;
-        } else {
-          how = `${by}: the row's statement ran ${o.statementAt - ownAt} ms after the re-check of ${column} (${t(ownAt)}) and before the delete call: the window between a re-check and its removal`;
-        }
-      }
-    }
+  const account = (cause: string, how: string): LossAccount => ({
+    cause,
+    text: `${loss.path} of ${loss.row}.${loss.column}, noticed ${loss.when === 'end' ? 'at the end' : 'during the run'} at ${t(loss.noticedAt)}\n      ${steps}\n      ${how}`,
+  });
+  if (earlier && (!removal || removal.startedAt < o.objectAt) && o.writer === 'copy') {
+    return account(CAUSES.copiedLost, `the object was already gone for ${earlier.row} (noticed ${t(earlier.noticedAt)}) when this row copied its metadata`);
   }
-  return `${loss.path} of ${loss.row}.${loss.column}, noticed ${loss.when === 'end' ? 'at the end' : 'during the run'} at ${t(loss.noticedAt)}\n      ${steps}\n      ${how}`;
+  if (!removal) {
+    const command = ledger.commandRuns.find((c) => c.startedAt <= loss.noticedAt && c.endedAt >= o.objectAt);
+    return command
+      ? account(CAUSES.command, `no removal named; the djgc command of cycle ${command.cycle} (${command.killed ? 'SIGKILLed' : 'finished'}) ran at ${t(command.startedAt)}–${t(command.endedAt)}`)
+      : account(CAUSES.unseen, 'no removal of it was seen');
+  }
+  if (removal.runner === 'cli') {
+    const by = `${removal.kind} by the djgc command in cycle ${removal.cycle}, named at ${t(removal.at)} (removed at or before that)`;
+    return account(
+      CAUSES.command,
+      removal.at < o.statementAt ? `${by}, before the row's statement` : `${by}; ${removal.at - o.statementAt} ms after the row's statement, ${removal.at - o.committedAt} ms after its commit`,
+    );
+  }
+  const by = `${removal.kind} call of the engine in cycle ${removal.cycle} began at ${t(removal.startedAt)}, returned at ${t(removal.at)}`;
+  if (removal.startedAt < o.objectAt) {
+    return account(CAUSES.lookupWindow, `${by}: it began before the writer's look-up, which still found the object (the look-up raced with the delete call)`);
+  }
+  if (removal.startedAt < o.statementAt) {
+    const age = removal.startedAt - o.objectAt;
+    if (o.reused) return account(CAUSES.lookupWindow, `${by}: between the writer's look-up and its statement (${o.statementAt - removal.startedAt} ms before it): no row existed yet`);
+    return account(age < graceMs ? CAUSES.grace : CAUSES.lookupWindow, `${by}: before the row's statement, the object ${s(age)} old (grace ${s(graceMs)})`);
+  }
+  // What the re-check before this removal asked about the path: which columns, and when.
+  const asked = (ledger.rechecks.get(removal.cycle) ?? []).filter((c) => c.paths.has(loss.path) && c.startedAt <= removal.startedAt);
+  const column = `${loss.row.split('#')[0]}.${loss.column}`;
+  const own = asked.filter((c) => c.column === column);
+  if (asked.length === 0) return account(CAUSES.noRecheck, `${by}: no re-check query asked about the path before it`);
+  if (own.length === 0) {
+    const first = Math.min(...asked.map((c) => c.startedAt));
+    return account(
+      CAUSES.skippedTable,
+      `${by}: the re-check (from ${t(first)}) asked ${new Set(asked.map((c) => c.column)).size} columns about the path but never ${column}, ` +
+        `whose row was committed ${o.committedAt <= removal.startedAt ? `${removal.startedAt - o.committedAt} ms before the delete call` : 'during it'}`,
+    );
+  }
+  const ownAt = Math.max(...own.map((c) => c.startedAt));
+  if (o.committedAt < ownAt) {
+    return account(CAUSES.missedCommitted, `${by}: the re-check asked ${column} at ${t(ownAt)}, ${ownAt - o.committedAt} ms after the row was committed, and the path still went`);
+  }
+  if (o.statementAt < ownAt) {
+    return account(
+      CAUSES.notWaited,
+      `${by}: the row's statement ran ${ownAt - o.statementAt} ms before the re-check of ${column} (${t(ownAt)}) and was committed ${o.committedAt - ownAt} ms after it`,
+    );
+  }
+  return account(
+    o.reused || o.writer === 'copy' ? CAUSES.recheckWindow : CAUSES.notWaited,
+    `${by}: the writer's look-up/statement ran ${o.objectAt - ownAt}/${o.statementAt - ownAt} ms after the re-check of ${column} (${t(ownAt)}), before the delete call ` +
+      `(${removal.startedAt - ownAt} ms after that re-check)`,
+  );
 }
 
-/** Losses by cause, for the summary line. */
+/** Losses by cause, for the summary. */
 export function lossCauses(r: CombinationResult, graceMs: number): Map<string, number> {
   const causes = new Map<string, number>();
   for (const loss of r.ledger.losses) {
-    const text = explainLoss(loss, r.ledger, graceMs, r.startedAt).split('\n').at(-1)!;
-    const cause = text.includes('did not wait')
-      ? 'not waited for: removed while the row\'s write transaction was open'
-      : text.includes('consequence of an earlier loss')
-        ? 'copied metadata of an object already lost'
-        : text.includes('check-then-insert')
-          ? 'between a dedup look-up and its INSERT'
-          : text.includes('missed a committed row')
-            ? 'after commit: re-check missed a committed row'
-            : text.includes('grace period was not honoured')
-              ? 'grace period not honoured'
-              : text.includes('djgc command')
-                ? 'by the djgc command (timing unknown to the ms)'
-                : 'other';
+    const { cause } = explainLoss(loss, r.ledger, graceMs, r.startedAt);
     causes.set(cause, (causes.get(cause) ?? 0) + 1);
   }
   return causes;
@@ -133,9 +147,11 @@ export function formatCombination(r: CombinationResult, graceMs: number): string
   lines.push('  faults:');
   lines.push(
     table([
-      ['kind', 'armed', 'injected', 'hits', 'reported', 'absorbed (retried)'],
+      ['kind', 'armed', 'injected', 'hits', 'run reported it', 'no error (retried)'],
       ...FAULT_KINDS.map((k) => {
         const f = r.faults[k];
+        // A SIGKILLed process reports nothing: what counts is that the next cycles stay correct.
+        if (k === 'cli-kill') return [k, String(f.armed), String(f.injected), String(f.hits), '-', '-'];
         return [k, String(f.armed), String(f.injected), String(f.hits), String(f.reported), String(f.absorbed)];
       }),
     ]),
@@ -144,7 +160,7 @@ export function formatCombination(r: CombinationResult, graceMs: number): string
     lines.push('  losses by cause:');
     for (const [cause, n] of lossCauses(r, graceMs)) lines.push(`    ${String(n).padStart(4)}  ${cause}`);
     lines.push('  losses:');
-    for (const loss of r.ledger.losses.slice(0, 25)) lines.push(`    - ${explainLoss(loss, r.ledger, graceMs, r.startedAt)}`);
+    for (const loss of r.ledger.losses.slice(0, 25)) lines.push(`    - ${explainLoss(loss, r.ledger, graceMs, r.startedAt).text}`);
     if (lost > 25) lines.push(`    … and ${lost - 25} more`);
   }
   if (r.anomalies.length > 0) {

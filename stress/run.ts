@@ -1,6 +1,6 @@
 import { loadConfig } from './config.js';
 import { runCombination, type CombinationResult } from './combination.js';
-import { formatCombination } from './output.js';
+import { formatCombination, lossCauses } from './output.js';
 import type { Backend } from './database.js';
 import type { StoreKind } from './store.js';
 
@@ -45,6 +45,9 @@ async function main(): Promise<number> {
       (notRun.length ? `; could not run: ${notRun.join(', ')}` : '') +
       (short.length ? `; fewer cycles than asked (time limit): ${short.join(', ')}` : ''),
   );
+  const causes = new Map<string, number>();
+  for (const r of results) for (const [cause, n] of lossCauses(r, config.graceMs)) causes.set(cause, (causes.get(cause) ?? 0) + n);
+  for (const [cause, n] of [...causes].sort((a, b) => b[1] - a[1])) out.push(`  ${String(n).padStart(5)}  ${cause}`);
   process.stdout.write(`${out.join('\n')}\n`);
   return lost > 0 || notRun.length > 0 ? 1 : 0;
 }
