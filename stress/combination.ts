@@ -154,7 +154,7 @@ export async function runCombination(backend: Backend, storeKind: StoreKind, con
         log(
           `${name} cycle ${cycle}: ${kind ?? 'no fault'}${kind ? ` (${hits} hit)` : ''}; ` +
             (r ? `orphaned ${String(r.orphaned)}, deleted ${String(r.deleted)}${'quarantined' in r ? `, quarantined ${String(r.quarantined)}, purged ${String(r.purged)}` : ''}, errors ${r.errors?.length ?? 0}` : `failed: ${outcome.failure}`) +
-            `; rows ${ledger.rows.size}, lost ${ledger.losses.length} (${outcome.durationMs} ms)`,
+            `; rows ${ledger.rows.size}, lost ${ledger.losses.length} (${outcome.durationMs} ms${r ? ` ${JSON.stringify(r.timings_ms)} requests ${JSON.stringify(r.requests)}` : ''})`,
         );
       }
       await sleep(randomInt(50, 400));

@@ -59,14 +59,17 @@ export function armFault(kind: FaultKind, db: StressDatabase, store: StressStore
     const requestKind = kind.slice(3) as S3RequestKind;
     const before = faults.injected[requestKind];
     // One in three S3 faults is a burst no retry can get through: the run must say so.
+    const burst = chance(1 / 3);
     faults.kind = requestKind;
-    faults.rate = chance(1 / 3) ? 1 : s3Rate;
+    faults.rate = burst ? 1 : s3Rate;
+    faults.budget = burst ? 10 : 6;
     return {
       kind,
       observe: () => undefined,
       settle: async () => {
         faults.kind = null;
         faults.rate = 0;
+        faults.budget = 0;
         return faults.injected[requestKind] - before;
       },
     };

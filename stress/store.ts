@@ -26,6 +26,8 @@ export function requestKind(request: ProxiedRequest): S3RequestKind {
 export interface S3FaultSwitch {
   kind: S3RequestKind | null;
   rate: number;
+  /** Requests still to fail: keeps the SDK's backoff on a burst from stretching a cycle out. */
+  budget: number;
   /** Requests answered with 503 SlowDown, by kind. */
   injected: Record<S3RequestKind, number>;
 }
@@ -88,13 +90,14 @@ async function openFileStore(): Promise<StressStore> {
 async function openS3Store(): Promise<StressStore> {
   const { bucket, client, endpoint } = await createBucket('djgc-stress');
   const location = 'lab-store';
-  const faults: S3FaultSwitch = { kind: null, rate: 0, injected: { list: 0, copy: 0, delete: 0, head: 0, other: 0 } };
+  const faults: S3FaultSwitch = { kind: null, rate: 0, budget: 0, injected: { list: 0, copy: 0, delete: 0, head: 0, other: 0 } };
   const proxy: S3Proxy = await startS3Proxy(endpoint, {
     emulateCopy: true,
     throttle: (request) => {
       if (faults.kind === null) return false;
       const kind = requestKind(request);
-      if (kind !== faults.kind || Math.random() >= faults.rate) return false;
+      if (kind !== faults.kind || faults.budget <= 0 || Math.random() >= faults.rate) return false;
+      faults.budget--;
       faults.injected[kind]++;
       return true;
     },
