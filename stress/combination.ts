@@ -45,7 +45,13 @@ const shortError = (message: string): string =>
     .replace(/[0-9a-f]{8,}|\d{4}-\d\d-\d\dT[\d:.-]+Z?|\b\d+\b/gi, '#')
     .slice(0, 220);
 
-export async function runCombination(backend: Backend, storeKind: StoreKind, config: StressConfig, log: (line: string) => void): Promise<CombinationResult> {
+export async function runCombination(
+  backend: Backend,
+  storeKind: StoreKind,
+  config: StressConfig,
+  deadline: number,
+  log: (line: string) => void,
+): Promise<CombinationResult> {
   const name = `${backend}-${storeKind}`;
   const startedAt = Date.now();
   const ledger = new Ledger();
@@ -69,7 +75,6 @@ export async function runCombination(backend: Backend, storeKind: StoreKind, con
     durationMs: 0,
     storeObjectsAtEnd: 0,
   };
-  const deadline = startedAt + config.comboLimitMs;
   let db: StressDatabase | undefined;
   let store: StressStore | undefined;
   let work: string | undefined;

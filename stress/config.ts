@@ -2,8 +2,11 @@
 export interface StressConfig {
   /** Collect/purge cycles per combination. */
   cycles: number;
-  /** Wall-clock limit of one combination, in ms: its loops stop when it is reached. */
-  comboLimitMs: number;
+  /**
+   * Wall-clock limit of the whole run, in ms. Each batch of combinations gets what is left of it
+   * divided by the batches still to run; a combination stops its cycles at its share.
+   */
+  totalLimitMs: number;
   /** Combinations run at the same time. */
   parallel: number;
   /** Grace period of every collect, in ms. */
@@ -39,7 +42,7 @@ function number(name: string, fallback: number): number {
 export function loadConfig(): StressConfig {
   return {
     cycles: Math.max(1, Math.floor(number('STRESS_CYCLES', 50))),
-    comboLimitMs: number('STRESS_COMBO_MINUTES', 4.5) * 60_000,
+    totalLimitMs: number('STRESS_MINUTES', 9.5) * 60_000,
     parallel: Math.max(1, Math.floor(number('STRESS_PARALLEL', 2))),
     graceMs: number('STRESS_GRACE_SECONDS', 2) * 1000,
     retentionMs: number('STRESS_RETENTION_SECONDS', 4) * 1000,

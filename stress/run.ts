@@ -1,3 +1,16 @@
+/**
+ * `npm run stress`: writers in DataJoint's write order, a checker of every committed row's objects
+ * and djgc collecting, all at once, on PostgreSQL and MariaDB × a file store and S3 (fauxqs), with
+ * the database, S3 and the collector's process failing on purpose. Exits 1 if an object of a
+ * committed row went missing (even for a moment) or a combination could not run.
+ *
+ * STRESS_CYCLES (50) collect cycles per combination; STRESS_MINUTES (9.5) limit of the whole run;
+ * STRESS_PARALLEL (2); STRESS_GRACE_SECONDS (2); STRESS_RETENTION_SECONDS (4, quarantine);
+ * STRESS_WRITERS (2 loops per writer kind); STRESS_ROWS (120); STRESS_MAX_HOLD_SECONDS (3);
+ * STRESS_CLI_EVERY (5: every 5th cycle is the djgc command, SIGKILLed 70% of the time);
+ * STRESS_FAULT_RATE (0.5); STRESS_S3_ERROR_RATE (0.5); STRESS_ONLY (e.g. postgres-file,mariadb-s3);
+ * STRESS_VERBOSE=1 logs every cycle.
+ */
 import { loadConfig } from './config.js';
 import { runCombination, type CombinationResult } from './combination.js';
 import { formatCombination, lossCauses } from './output.js';
@@ -28,9 +41,12 @@ async function main(): Promise<number> {
   );
   const results: CombinationResult[] = [];
   // PostgreSQL and MariaDB pairs run side by side: combinations on one MariaDB server would read each other's schemas.
+  const batches = Math.ceil(chosen.length / config.parallel);
   for (let i = 0; i < chosen.length; i += config.parallel) {
     const batch = chosen.slice(i, i + config.parallel);
-    results.push(...(await Promise.all(batch.map(([b, s]) => runCombination(b, s, config, config.verbose ? log : () => undefined).then((r) => {
+    const left = started + config.totalLimitMs - Date.now();
+    const deadline = Date.now() + left / (batches - i / config.parallel);
+    results.push(...(await Promise.all(batch.map(([b, s]) => runCombination(b, s, config, deadline, config.verbose ? log : () => undefined).then((r) => {
       log(`${r.name} finished: ${r.ran ? `${r.cycles.engine + r.cycles.cli} cycles, lost ${r.ledger.losses.length}` : 'could not run'}`);
       return r;
     })))));
