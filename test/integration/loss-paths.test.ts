@@ -359,6 +359,11 @@ describe('5. non-canonical and nested paths', () => {
       const path = pathOf(await w.hashObject('lab', 'graph payload', OLD));
       return { column: 'g', value: { kind: 'graph', data: { path, store: 'main' } }, files: [path] };
     },
+    'a custom codec value with a top-level path and a second path nested beside it': async (w) => {
+      const main = pathOf(await w.hashObject('lab', 'graph nodes', OLD));
+      const preview = pathOf(await w.hashObject('lab', 'graph preview', OLD));
+      return { column: 'g', value: { path: main, store: 'main', preview: { path: preview, store: 'main' } }, files: [main, preview] };
+    },
   };
 
   for (const [shape, make] of Object.entries(shapes)) {
