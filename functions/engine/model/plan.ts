@@ -69,8 +69,6 @@ export interface RunPlan {
   schemas: string[];
   roots: { root: string; store: string; aliases: string[] }[];
   columns: StorageColumn[];
-  /** Roots each column referenced at mark time (targets the re-checks). Empty for an approval run. */
-  rootsByColumn: Record<string, string[]>;
   catalog: {
     columns: ColumnSummary[];
     referencesOutsideScope: number;

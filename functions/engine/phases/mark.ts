@@ -24,8 +24,6 @@ export interface GroupRefs {
 export interface MarkResult {
   groups: GroupRefs[];
   columns: ColumnSummary[];
-  /** Roots each column referenced at mark time, for targeted re-checks. */
-  rootsByColumn: Map<string, Set<string>>;
   /** References that point outside every section in scope (filepath targets, other schemas, other stores). */
   outsideScope: number;
   /** References to a store declared foreign: counted, never resolved. */
@@ -64,7 +62,7 @@ export async function mark(
   }
   const layouts = new Map(scope.roots.map((r) => [r.root, { layout: scope.layout(r), store: r.store }]));
 
-  const result: MarkResult = { groups: [...byKey.values()], columns: [], rootsByColumn: new Map(), outsideScope: 0, foreign: 0, errors: [], foreignErrors: [] };
+  const result: MarkResult = { groups: [...byKey.values()], columns: [], outsideScope: 0, foreign: 0, errors: [], foreignErrors: [] };
 
   const route = async (root: string, path: string): Promise<void> => {
     const target = layouts.get(root);
@@ -89,15 +87,12 @@ export async function mark(
   const readColumn = async (column: StorageColumn): Promise<void> => {
     const name = columnName(column);
     const summary: ColumnSummary = { column: name, codec: column.codec, store: column.store, references: 0 };
-    const roots = new Set<string>();
-    result.rootsByColumn.set(name, roots);
     try {
       for await (const ref of catalog.references(column)) {
         summary.references++;
         const refRoots = scope.rootsOf(ref.store, column);
         if (refRoots.length === 0) result.foreign++;
         for (const root of refRoots) {
-          roots.add(root);
           await route(root, ref.path);
         }
       }

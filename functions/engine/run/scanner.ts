@@ -123,7 +123,6 @@ async function planAndMark(deps: EngineDependencies, options: RunOptions, runId:
       schemas,
       roots: scope.roots.map(({ root, store, aliases }) => ({ root, store, aliases })),
       columns,
-      rootsByColumn: Object.fromEntries([...marked.rootsByColumn].map(([column, roots]) => [column, [...roots]])),
       catalog: {
         columns: marked.columns,
         referencesOutsideScope: marked.outsideScope,
@@ -169,7 +168,7 @@ async function approvalPlan(deps: EngineDependencies, earlier: RunPlan, options:
   const taken = await deps.folder.claimApproval(earlier.runId, { runId, at: createdAt });
   if (taken) throw alreadyApproved(earlier.runId, taken.runId);
   const columns = await deps.catalog.discover();
-  const plan: RunPlan = { ...earlier, runId, createdAt, options, columns, rootsByColumn: {}, approvedRun: earlier.runId, timings: {} };
+  const plan: RunPlan = { ...earlier, runId, createdAt, options, columns, approvedRun: earlier.runId, timings: {} };
   delete plan.deletionBlocked;
   return plan;
 }
