@@ -13,6 +13,7 @@ import { recordShardFailure, workOnShard } from '../../functions/engine/run/work
 import { finalizeOverdue, reportRun } from '../../functions/engine/run/reporter.js';
 import { ConfigurationError } from '../../functions/engine/model/errors.js';
 import type { RunPlan } from '../../functions/engine/model/plan.js';
+import type { Report } from '../../functions/engine/phases/report.js';
 import { EngineHarness, RecordingNotifier, SCHEMA, type Seeded } from '../support/engine-harness.js';
 
 let h: EngineHarness;
@@ -72,7 +73,27 @@ describe('local runner: scanner, workers and reporter in one process', () => {
     const before = await h.storeKeys();
     const collect = () => runLocally(h.local(notifier), { options: h.options({ mode: 'collect' }) });
 
-    const outcomes = await Promise.allSettled([collect(), collect()]);
+    // "At once" whatever the machine's speed: a run that gets as far as notifying (its lock still
+    // held) waits there until the other collect has either been refused or got as far too.
+    let reachedOrSettled = 0;
+    let bothThere: () => void = () => undefined;
+    const together = new Promise<void>((resolve) => (bothThere = resolve));
+    const arrive = () => {
+      if (++reachedOrSettled >= 2) bothThere();
+    };
+    const gated = {
+      publish: async (report: Report) => {
+        arrive();
+        await together;
+        await notifier.publish(report);
+      },
+    };
+    const racer = () => runLocally(h.local(gated), { options: h.options({ mode: 'collect' }) }).catch((error: unknown) => {
+      arrive();
+      throw error;
+    });
+
+    const outcomes = await Promise.allSettled([racer(), racer()]);
     const reports = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
     const refusals = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
     expect(reports).toHaveLength(1);
