@@ -58,10 +58,10 @@ export function instrumentCatalog<C extends object>(catalog: C, record: (call: R
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function') return value;
       if (property !== 'findReferences') return value.bind(target);
-      return async (column: { schema: string; table: string; column: string }, paths: readonly string[]) => {
+      return async (column: { schema: string; table: string; column: string }, paths: readonly string[], ...rest: unknown[]) => {
         const startedAt = Date.now();
         try {
-          return await (value as (...a: unknown[]) => Promise<unknown>).call(target, column, paths);
+          return await (value as (...a: unknown[]) => Promise<unknown>).call(target, column, paths, ...rest);
         } finally {
           record({ column: `${column.schema}.${column.table}.${column.column}`, startedAt, endedAt: Date.now(), paths: new Set(paths) });
         }

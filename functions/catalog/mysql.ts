@@ -22,6 +22,7 @@ export interface MysqlCatalogOptions {
 }
 
 const DEFAULT_BATCH_SIZE = 1000;
+const IN_FLIGHT_POOL_SIZE = 2;
 const DEFAULT_POOL_SIZE = 2;
 /** Paths per re-check query (each is one placeholder). */
 const PATHS_PER_QUERY = 1000;
@@ -147,6 +148,9 @@ export class MysqlCatalog implements Catalog {
   /** Server thread ids of this catalog's connections: never among the transactions it reports. */
   private readonly ownThreads = new Set<number>();
   private closed = false;
+  /** Connections reading at READ UNCOMMITTED: the re-check's look at rows of transactions still open. */
+  private inFlightPool: mysqlPromise.Pool | undefined;
+  readonly readsInFlightRows = true;
 
   constructor(connection: string | mysql.ConnectionOptions, options: MysqlCatalogOptions = {}) {
     const base = typeof connection === 'string' ? { uri: connection } : connection;
@@ -159,11 +163,27 @@ export class MysqlCatalog implements Catalog {
     });
     // The pool watches each connection's first error only; a later one (or one while idle) has no caller.
     // The promise pool hands over the driver's own connection (its typings say otherwise).
-    this.pool.on('connection', (pooled: unknown) => {
+    this.watchConnections(this.pool);
+  }
+
+  /** The pool watches each connection's first error only; a later one (or one while idle) has no caller. */
+  private watchConnections(pool: mysqlPromise.Pool, setup?: string): void {
+    // The promise pool hands over the driver's own connection (its typings say otherwise).
+    pool.on('connection', (pooled: unknown) => {
       const connection = pooled as mysql.Connection;
       connection.on('error', ignore);
       if (connection.threadId !== null) this.ownThreads.add(connection.threadId);
+      // Queued ahead of any query the pool later sends on this connection.
+      if (setup) connection.query(setup, () => undefined);
     });
+  }
+
+  private inFlight(): mysqlPromise.Pool {
+    if (!this.inFlightPool) {
+      this.inFlightPool = mysqlPromise.createPool({ ...this.config, connectionLimit: IN_FLIGHT_POOL_SIZE });
+      this.watchConnections(this.inFlightPool, 'SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED');
+    }
+    return this.inFlightPool;
   }
 
   /** Connects once and runs a trivial query; throws the driver's error if the server cannot be reached. */
@@ -222,8 +242,19 @@ export class MysqlCatalog implements Catalog {
     }
   }
 
-  async findReferences(column: StorageColumn, paths: readonly string[]): Promise<Reference[]> {
+  /**
+   * With `inFlight`, the column is read twice: as committed, and at READ UNCOMMITTED, which also
+   * shows rows that transactions still open have written (an UPDATE or DELETE in flight hides
+   * the committed value from that second read, which the first one still sees).
+   */
+  async findReferences(column: StorageColumn, paths: readonly string[], options: { inFlight?: boolean } = {}): Promise<Reference[]> {
     this.assertOpen();
+    if (!options.inFlight) return this.findIn(this.pool, column, paths);
+    const [committed, uncommitted] = await Promise.all([this.findIn(this.pool, column, paths), this.findIn(this.inFlight(), column, paths)]);
+    return [...committed, ...uncommitted];
+  }
+
+  private async findIn(pool: mysqlPromise.Pool, column: StorageColumn, paths: readonly string[]): Promise<Reference[]> {
     const where = qualifiedName(column);
     const wanted = [...new Set(paths)];
     const found: Reference[] = [];
@@ -231,7 +262,7 @@ export class MysqlCatalog implements Catalog {
     let offset = 0;
     do {
       const chunk = wanted.slice(offset, offset + PATHS_PER_QUERY);
-      const [rows] = await this.pool.execute<mysqlPromise.RowDataPacket[]>(recheckSelect(column, chunk.length), chunk);
+      const [rows] = await pool.execute<mysqlPromise.RowDataPacket[]>(recheckSelect(column, chunk.length), chunk);
       for (const row of rows) {
         // Rows of values read raw come back in every chunk; keep them once.
         if (row.raw !== null && offset > 0) continue;
@@ -304,7 +335,7 @@ export class MysqlCatalog implements Catalog {
       dropConnection(connection);
     }
     this.streams.clear();
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.inFlightPool?.end()]);
   }
 
   private async transactions(): Promise<TransactionRow[]> {

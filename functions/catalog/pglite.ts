@@ -9,6 +9,7 @@ const FETCH_SIZE = 1000;
 /** The catalog of an embedded PostgreSQL (PGlite): the same SQL as PostgresCatalog over PGlite's single connection. */
 export class PgliteCatalog implements Catalog {
   readonly backend = 'postgresql' as const;
+  readonly readsInFlightRows = false;
   private cursors = 0;
 
   constructor(private readonly db: PGlite) {}

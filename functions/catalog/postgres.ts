@@ -124,6 +124,7 @@ export function rowToReference(row: ReferenceRow, where: string): Reference[] {
  */
 export class PostgresCatalog implements Catalog {
   readonly backend = 'postgresql' as const;
+  readonly readsInFlightRows = false;
   private readonly config: pg.ClientConfig;
   private readonly pool: pg.Pool;
   private readonly poolSize: number;

@@ -52,8 +52,19 @@ export interface MoveFailure extends Move {
   message: string;
 }
 
+export interface MoveOptions {
+  /**
+   * Asked once, right before the first source is taken away (on S3: after every copy is made,
+   * the sources still readable), with the moves about to complete; returns the sources to leave
+   * where they are (their copies are removed). A throw abandons the whole batch.
+   */
+  lastLook?: (moves: Move[]) => Promise<ReadonlySet<string>>;
+}
+
 export interface MoveOutcome {
   moved: Move[];
+  /** Left at their source by `lastLook`. */
+  kept?: Move[];
   /** The source did not exist (moved or deleted already): nothing done. */
   missing: Move[];
   failed: MoveFailure[];
@@ -74,7 +85,7 @@ export interface ObjectStore {
    * modification time is not used for anything). Never overwrites: a taken destination is a
    * failure with code `Exists`. Per-move failures are returned; a failure of the whole call throws.
    */
-  moveBatch(moves: Move[]): Promise<MoveOutcome>;
+  moveBatch(moves: Move[], options?: MoveOptions): Promise<MoveOutcome>;
   /** The object at `path` as the store sees it now (size, modification time), or null when absent. */
   stat(path: string): Promise<ObjectEntry | null>;
   /**
@@ -134,8 +145,18 @@ export interface Catalog {
    * driver error (e.g. a dropped connection) as is.
    */
   references(column: StorageColumn): AsyncIterable<Reference>;
-  /** The references in `column` whose path is one of `paths` (re-check before delete). Same errors as `references`. */
-  findReferences(column: StorageColumn, paths: readonly string[]): Promise<Reference[]>;
+  /**
+   * The references in `column` whose path is one of `paths` (re-check before delete). Same errors
+   * as `references`. `inFlight` adds, where the server can show them (`readsInFlightRows`), those
+   * in rows written by transactions still open.
+   */
+  findReferences(column: StorageColumn, paths: readonly string[], options?: { inFlight?: boolean }): Promise<Reference[]>;
+  /**
+   * Whether `findReferences` with `inFlight` sees rows of transactions still open (MySQL and
+   * MariaDB: READ UNCOMMITTED). Where it cannot (PostgreSQL), a removal first waits for a moment
+   * when no write transaction is open on the server.
+   */
+  readonly readsInFlightRows: boolean;
   /** The write transactions open now (re-check: rows they wrote are not visible yet). */
   openWriteTransactions(): Promise<TransactionSnapshot>;
   /** Which of `snapshot.ids` are still open now. */

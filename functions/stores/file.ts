@@ -3,7 +3,7 @@ import { copyFile, link, lstat, mkdir, readdir, rmdir, stat, unlink, utimes } fr
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pLimit from 'p-limit';
-import type { DeleteFailure, DeleteOutcome, Move, MoveFailure, MoveOutcome, ObjectEntry, ObjectStore, StoreSpec } from '../engine/types.js';
+import type { DeleteFailure, DeleteOutcome, Move, MoveFailure, MoveOptions, MoveOutcome, ObjectEntry, ObjectStore, StoreSpec } from '../engine/types.js';
 import { compareBytes } from './byte-order.js';
 import { planMoves } from './moves.js';
 
@@ -135,9 +135,13 @@ export class FileStore implements ObjectStore {
    * an exclusive copy with the source's mtime, then the unlink. Destination folders are created;
    * neither side may pass through a symbolic link or a non-directory.
    */
-  async moveBatch(moves: Move[]): Promise<MoveOutcome> {
+  async moveBatch(moves: Move[], options: MoveOptions = {}): Promise<MoveOutcome> {
     const plan = planMoves(moves, invalidPathReason);
     await this.requireRoot();
+    // A rename takes the source away at once: the last look comes before any of them.
+    const keep = options.lastLook && plan.moves.length > 0 ? await options.lastLook(plan.moves) : new Set<string>();
+    const kept = plan.moves.filter((m) => keep.has(m.from));
+    plan.moves = plan.moves.filter((m) => !keep.has(m.from));
     const sourceChecks = new Map<string, Promise<DirectoryState>>();
     const destinationDirs = new Map<string, Promise<DirectoryState>>();
     const limit = pLimit(this.concurrency);
@@ -151,7 +155,7 @@ export class FileStore implements ObjectStore {
       ),
     );
 
-    const outcome: MoveOutcome = { moved: [], missing: [], failed: [] };
+    const outcome: MoveOutcome = { moved: [], missing: [], failed: [], ...(options.lastLook ? { kept } : {}) };
     plan.moves.forEach((move, i) => {
       const result = results[i]!;
       if (result === 'moved') outcome.moved.push(move);

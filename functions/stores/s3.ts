@@ -17,7 +17,7 @@ import {
   type _Error as S3KeyError,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
-import type { DeleteFailure, DeleteOutcome, Move, MoveFailure, MoveOutcome, ObjectEntry, ObjectStore, StoreSpec } from '../engine/types.js';
+import type { DeleteFailure, DeleteOutcome, Move, MoveFailure, MoveOptions, MoveOutcome, ObjectEntry, ObjectStore, StoreSpec } from '../engine/types.js';
 import { AdaptiveLimit, type AdaptiveLimitState } from './limiter.js';
 import { planMoves } from './moves.js';
 
@@ -304,13 +304,28 @@ export class S3Store implements ObjectStore {
    * A source whose delete fails after its copy is a failure; the copy is then removed again so the
    * object stays in one place.
    */
-  async moveBatch(moves: Move[]): Promise<MoveOutcome> {
+  async moveBatch(moves: Move[], options: MoveOptions = {}): Promise<MoveOutcome> {
     const plan = planMoves(moves, (path) => (path === '' ? 'the path is empty and would name the store root' : undefined));
     const results = await Promise.all(plan.moves.map((move) => this.copyOne(move)));
-    const copied = results.filter((r): r is Copied => r.kind === 'copied');
+    let copied = results.filter((r): r is Copied => r.kind === 'copied');
 
     const fatal = results.find((r): r is { kind: 'fatal'; error: Error } => r.kind === 'fatal');
     if (fatal) throw await this.abandon(copied, fatal.error);
+
+    const kept: Move[] = [];
+    if (options.lastLook && copied.length > 0) {
+      let keep: ReadonlySet<string>;
+      try {
+        keep = await options.lastLook(copied.map((c) => c.move));
+      } catch (error) {
+        throw await this.abandon(copied, error instanceof Error ? error : new Error(String(error)));
+      }
+      const keptCopies = copied.filter((c) => keep.has(c.move.from));
+      const left = await this.removeCopies(keptCopies);
+      if (left.size > 0) throw new Error(`Moving objects in ${this.description}: ${left.size} copies of objects kept at their source could not be removed (${[...left].slice(0, 3).join(', ')}).`);
+      kept.push(...keptCopies.map((c) => c.move));
+      copied = copied.filter((c) => !keep.has(c.move.from));
+    }
 
     let sourceFailures: Map<string, DeleteFailure>;
     try {
@@ -320,11 +335,12 @@ export class S3Store implements ObjectStore {
     }
     const rollbackFailures = await this.removeCopies(copied.filter((c) => sourceFailures.has(c.move.from)));
 
-    const outcome: MoveOutcome = { moved: [], missing: [], failed: [] };
+    const outcome: MoveOutcome = { moved: [], missing: [], failed: [], ...(options.lastLook ? { kept } : {}) };
+    const keptSources = new Set(kept.map((m) => m.from));
     for (const result of results) {
       if (result.kind === 'missing') outcome.missing.push(result.move);
       else if (result.kind === 'failed') outcome.failed.push(result.failure);
-      else if (result.kind === 'copied') {
+      else if (result.kind === 'copied' && !keptSources.has(result.move.from)) {
         const failure = sourceFailures.get(result.move.from);
         if (!failure) outcome.moved.push(result.move);
         else outcome.failed.push(this.sourceDeleteFailure(result.move, failure, rollbackFailures.has(result.move.to)));

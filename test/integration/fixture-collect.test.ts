@@ -87,11 +87,12 @@ describe('DataJoint 2.3.2 fixture on PostgreSQL', () => {
       const reads = new Map<string, number>();
       const counting: Catalog = {
         backend: catalog.backend,
+      readsInFlightRows: catalog.readsInFlightRows,
         discover: () => catalog.discover(),
         openWriteTransactions: () => catalog.openWriteTransactions(),
         stillOpen: (snapshot) => catalog.stillOpen(snapshot),
         checkReadable: (options) => catalog.checkReadable(options),
-        findReferences: (column, paths) => catalog.findReferences(column, paths),
+        findReferences: (column, paths, options) => catalog.findReferences(column, paths, options),
         close: async () => undefined,
         references: (column) => {
           const name = `${column.schema}.${column.table}.${column.column}`;

@@ -14,7 +14,7 @@ import { DEFAULT_RUN_OPTIONS, type RunOptions } from '../../functions/engine/mod
 import { NO_DECLARATIONS } from '../../functions/engine/model/plan.js';
 import type { Report } from '../../functions/engine/phases/report.js';
 import { DataJointWriter } from '../../functions/demo/datajoint-writer.js';
-import type { Catalog, ObjectStore, StoreSpec } from '../../functions/engine/types.js';
+import type { Catalog, MoveOptions, ObjectStore, StoreSpec } from '../../functions/engine/types.js';
 
 // The MariaDB side of the loss paths of djgc 0.1 (see loss-paths.test.ts). Every case holds the
 // server-wide test lock: djgc reads every database on a MySQL/MariaDB server.
@@ -119,8 +119,8 @@ function recording(spec: StoreSpec): ObjectStore {
         };
       }
       if (prop === 'moveBatch') {
-        return async (moves: { from: string; to: string }[]) => {
-          const outcome = await target.moveBatch(moves);
+        return async (moves: { from: string; to: string }[], options?: MoveOptions) => {
+          const outcome = await target.moveBatch(moves, options);
           removed.push(...outcome.moved.map((m) => m.from));
           return outcome;
         };

@@ -17,7 +17,7 @@ import { DEFAULT_RUN_OPTIONS, type RunOptions } from '../../functions/engine/mod
 import { NO_DECLARATIONS } from '../../functions/engine/model/plan.js';
 import type { Report } from '../../functions/engine/phases/report.js';
 import { DataJointWriter } from '../../functions/demo/datajoint-writer.js';
-import type { Catalog, ObjectStore, StoreSpec } from '../../functions/engine/types.js';
+import type { Catalog, MoveOptions, ObjectStore, StoreSpec } from '../../functions/engine/types.js';
 
 // Each case is a way djgc 0.1 deleted the object of a live row. Every case asserts that the
 // object is still at its path after the run, that no removal ever touched it (neither a delete
@@ -105,8 +105,8 @@ function recording(spec: StoreSpec): ObjectStore {
         };
       }
       if (prop === 'moveBatch') {
-        return async (moves: { from: string; to: string }[]) => {
-          const outcome = await target.moveBatch(moves);
+        return async (moves: { from: string; to: string }[], options?: MoveOptions) => {
+          const outcome = await target.moveBatch(moves, options);
           removed.push(...outcome.moved.map((m) => m.from));
           return outcome;
         };

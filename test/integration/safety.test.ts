@@ -145,14 +145,15 @@ describe('fresh objects and concurrent writers', () => {
     // A writer inserts a row whose (deduplicated) object already exists, after the mark and before the delete.
     const racing: Catalog = {
       backend: catalog.backend,
+      readsInFlightRows: catalog.readsInFlightRows,
       discover: () => catalog.discover(),
       openWriteTransactions: () => catalog.openWriteTransactions(),
       stillOpen: (snapshot) => catalog.stillOpen(snapshot),
       checkReadable: (options) => catalog.checkReadable(options),
       references: (column) => catalog.references(column),
-      findReferences: async (column: StorageColumn, candidates: readonly string[]): Promise<Reference[]> => {
+      findReferences: async (column: StorageColumn, candidates: readonly string[], options?: { inFlight?: boolean }): Promise<Reference[]> => {
         await sql.query('INSERT INTO lab.t (id, h) VALUES (7, $1) ON CONFLICT DO NOTHING', [JSON.stringify(revived)]);
-        return catalog.findReferences(column, candidates);
+        return catalog.findReferences(column, candidates, options);
       },
       close: () => catalog.close(),
     };
@@ -192,7 +193,7 @@ describe('fail closed', () => {
       return {
         description: real.description,
         deleteBatch: (batch) => real.deleteBatch(batch),
-        moveBatch: (moves) => real.moveBatch(moves),
+        moveBatch: (moves, options) => real.moveBatch(moves, options),
         stat: (path) => real.stat(path),
         pruneEmptyFolders: (paths, keep) => real.pruneEmptyFolders(paths, keep),
         versioning: () => real.versioning(),
@@ -221,11 +222,12 @@ describe('fail closed', () => {
     let killed = false;
     const dropping: Catalog = {
       backend: catalog.backend,
+      readsInFlightRows: catalog.readsInFlightRows,
       discover: () => catalog.discover(),
       openWriteTransactions: () => catalog.openWriteTransactions(),
       stillOpen: (snapshot) => catalog.stillOpen(snapshot),
       checkReadable: (options) => catalog.checkReadable(options),
-      findReferences: (c, p) => catalog.findReferences(c, p),
+      findReferences: (c, p, o) => catalog.findReferences(c, p, o),
       close: () => catalog.close(),
       async *references(column) {
         for await (const ref of catalog.references(column)) {

@@ -7,7 +7,8 @@ import type { RunObserver } from '../model/events.js';
 import type { RunFolder } from '../run/run-folder.js';
 import { counter } from './sweep.js';
 import { isCovered, parseQuarantinePath, QUARANTINE_PREFIX, sectionOf, type Layout } from './sections.js';
-import { REMOVAL_BATCH, type TransactionWatch } from './removal.js';
+import { clearWriters, REMOVAL_BATCH, type TransactionWatch } from './removal.js';
+import type { Recheck } from './recheck.js';
 
 export interface PurgeContext {
   runId: string;
@@ -16,8 +17,9 @@ export interface PurgeContext {
   layout: Layout;
   shard: ShardPlan;
   retentionHours: number;
-  recheck: (paths: string[]) => Promise<Set<string>>;
+  recheck: Recheck;
   transactions: TransactionWatch;
+  transactionWaitSeconds: number;
   observe: RunObserver;
   now: () => Date;
 }
@@ -103,8 +105,15 @@ async function purgeBatch(ctx: PurgeContext, batch: Quarantined[], result: Shard
     else settled.push(q);
   }
   if (settled.length === 0) return;
+  // Deleting for good: the same last look as a removal's.
+  const clearance = await clearWriters(ctx.transactions, ctx.transactionWaitSeconds, ctx.now);
+  if (!clearance.cleared) {
+    for (const q of settled) count(q.move.schema, q.move.table, (t) => t.deferred++);
+    result.errors.push(`${settled.length} quarantined objects were kept for the next purge: write transactions had not cleared within ${ctx.transactionWaitSeconds} s`);
+    return;
+  }
   result.requests.recheck++;
-  const present = await ctx.recheck(settled.map((q) => q.move.path));
+  const present = await ctx.recheck(settled.map((q) => q.move.path), { inFlight: true });
   const referenced = settled.filter((q) => isCovered(q.move.path, sectionOf(q.move.path, ctx.layout) ?? 'schema', present));
   const unreferenced = settled.filter((q) => !referenced.includes(q));
 

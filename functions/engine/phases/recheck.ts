@@ -4,6 +4,9 @@ import { coveringCandidates } from './sections.js';
 
 const PATHS_PER_QUERY = 5000;
 
+/** The reference paths among the candidates that exist now; `inFlight` counts rows of open transactions too, where the server shows them. */
+export type Recheck = (paths: string[], options?: { inFlight?: boolean }) => Promise<Set<string>>;
+
 /**
  * A fresh look at the database for one root, right before a removal: which reference paths that
  * could cover the given keys exist now. The storage columns are discovered again at every call,
@@ -15,14 +18,14 @@ export function makeRecheck(
   scope: StoreScope,
   root: string,
   ignoredSchemas: ReadonlySet<string>,
-): (paths: string[]) => Promise<Set<string>> {
-  return async (paths) => {
+): Recheck {
+  return async (paths, options = {}) => {
     const candidates = [...new Set(paths.flatMap(coveringCandidates))];
     const columns = (await catalog.discover()).filter((column: StorageColumn) => !ignoredSchemas.has(column.schema));
     const found = new Set<string>();
     for (const column of columns) {
       for (let i = 0; i < candidates.length; i += PATHS_PER_QUERY) {
-        for (const ref of await catalog.findReferences(column, candidates.slice(i, i + PATHS_PER_QUERY))) {
+        for (const ref of await catalog.findReferences(column, candidates.slice(i, i + PATHS_PER_QUERY), options)) {
           if (scope.rootsOf(ref.store, column).includes(root)) found.add(ref.path);
         }
       }

@@ -8,6 +8,7 @@ import type { RunFolder } from '../run/run-folder.js';
 import { counter } from './sweep.js';
 import { fateAtRemoval } from './fate.js';
 import { quarantinePath } from './sections.js';
+import type { Recheck } from './recheck.js';
 
 export const REMOVAL_BATCH = 1000;
 const MAX_LISTED_ERRORS = 20;
@@ -16,6 +17,12 @@ const MAX_LISTED_ERRORS = 20;
 export interface TransactionWatch {
   open(): Promise<TransactionSnapshot>;
   stillOpen(snapshot: TransactionSnapshot): Promise<string[]>;
+  /**
+   * True where the re-check cannot read rows of open transactions (PostgreSQL): the last re-check
+   * then waits for a moment when no write transaction is open on the server at all, since one
+   * that began while others were waited for may have written rows no re-check can see yet.
+   */
+  quietPoint: boolean;
   /** Resolves after about `ms` (a clock the tests can drive). */
   pause(ms: number): Promise<void>;
 }
@@ -29,7 +36,7 @@ export interface RemovalContext {
   /** Folders never pruned when a removal leaves them empty: the section roots. */
   keepFolders: string[];
   /** The reference paths among `candidatePaths` (and their covering folders) that exist in the database right now, columns rediscovered. */
-  recheck: (candidatePaths: string[]) => Promise<Set<string>>;
+  recheck: Recheck;
   transactions: TransactionWatch;
   transactionWaitSeconds: number;
   /** True once the run has been reported: from then on no batch may remove anything. */
@@ -60,6 +67,30 @@ export async function waitForTransactions(watch: TransactionWatch, snapshot: Tra
     if (now().getTime() >= deadline) return false;
     open = { ...open, ids };
     await watch.pause(POLL_MS[Math.min(i, POLL_MS.length - 1)]!);
+  }
+}
+
+export interface Clearance {
+  cleared: boolean;
+  /** When not cleared: the transactions still open at the end of the wait. */
+  open: string[];
+}
+
+/**
+ * Wait until rows written by transactions open now can be seen by a re-check that starts once
+ * this returns: every write transaction open now has ended, or, with `quietPoint`, a moment came
+ * when none was open at all (each one that began during the wait is waited for too). Bounded by
+ * `waitSeconds`; a server that does not show its transactions has nothing to wait for.
+ */
+export async function clearWriters(watch: TransactionWatch, waitSeconds: number, now: () => Date): Promise<Clearance> {
+  const deadline = now().getTime() + waitSeconds * 1000;
+  for (;;) {
+    const snapshot = await watch.open();
+    if (!snapshot.visible || snapshot.ids.length === 0) return { cleared: true, open: [] };
+    const left = Math.max(0, (deadline - now().getTime()) / 1000);
+    if (!(await waitForTransactions(watch, snapshot, left, now))) return { cleared: false, open: await watch.stillOpen(snapshot) };
+    if (!watch.quietPoint) return { cleared: true, open: [] };
+    if (now().getTime() >= deadline) return { cleared: false, open: (await watch.open()).ids };
   }
 }
 
@@ -127,27 +158,19 @@ async function removeBatch(ctx: RemovalContext, n: number, batch: Orphan[], stop
   const { row, rows } = rowsOf();
   const journal: BatchJournal = { rows: [], deleted: [], errors: [], failures: 0 };
 
-  let candidates = await keepUnreferenced(ctx, batch, row);
-  if (candidates.length > 0) {
-    const snapshot = await guarded('listing the open write transactions', () => ctx.transactions.open(), ctx.shard.id);
-    if (!(await guarded('waiting for open write transactions', () => waitForTransactions(ctx.transactions, snapshot, ctx.transactionWaitSeconds, ctx.now), ctx.shard.id))) {
-      for (const o of candidates) row(o).deferred++;
-      journal.errors.push(
-        `${candidates.length} objects of shard ${ctx.shard.id} were kept for the next run: write transactions open at their re-check had not ended after ${ctx.transactionWaitSeconds} s`,
-      );
-      candidates = [];
-    } else {
-      // Always: a transaction that committed between the first re-check and the snapshot is in
-      // neither, and only this second look sees its rows (as it sees those waited for).
-      candidates = await keepUnreferenced(ctx, candidates, row);
+  const candidates = await keepUnreferenced(ctx, batch, row);
+  let removed: Orphan[] = [];
+  if (candidates.length > 0 && !stopped()) {
+    if (ctx.removal === 'quarantine') removed = await quarantine(ctx, n, candidates, row, journal);
+    else {
+      const doomed = await lastLook(ctx, candidates, row, journal);
+      if (doomed.length > 0) await deleteAtOnce(ctx, doomed, row, journal);
+      removed = doomed;
     }
   }
-  if (candidates.length > 0) {
-    if (stopped()) return null;
-    if (ctx.removal === 'quarantine') await quarantine(ctx, n, candidates, row, journal);
-    else await deleteAtOnce(ctx, candidates, row, journal);
+  if (removed.length > 0) {
     // As DataJoint's own collector does: the primary-key folders a removal leaves empty go too, never a section root.
-    await ctx.store.pruneEmptyFolders(candidates.map((o) => o.path), ctx.keepFolders).catch((error: unknown) => {
+    await ctx.store.pruneEmptyFolders(removed.map((o) => o.path), ctx.keepFolders).catch((error: unknown) => {
       journal.errors.push(`could not remove folders left empty in shard ${ctx.shard.id}: ${describeError(error)}`);
     });
   }
@@ -156,18 +179,47 @@ async function removeBatch(ctx: RemovalContext, n: number, batch: Orphan[], stop
   return journal;
 }
 
+/**
+ * The look right before objects are taken away: wait out the write transactions (see
+ * `clearWriters`), then re-check with rows in flight included where the server shows them.
+ * Returns the objects still unreferenced; the rest are counted as saved or deferred.
+ */
+async function lastLook(ctx: RemovalContext, candidates: Orphan[], row: (o: Orphan) => Tally, journal: BatchJournal): Promise<Orphan[]> {
+  const clearance = await guarded('waiting for open write transactions', () => clearWriters(ctx.transactions, ctx.transactionWaitSeconds, ctx.now), ctx.shard.id);
+  if (!clearance.cleared) {
+    for (const o of candidates) row(o).deferred++;
+    const which = ctx.transactions.quietPoint ? 'the server had no moment without an open write transaction' : 'write transactions open at their re-check had not ended';
+    journal.errors.push(
+      `${candidates.length} objects of shard ${ctx.shard.id} were kept for the next run: ${which} within ${ctx.transactionWaitSeconds} s ` +
+        `(still open: ${clearance.open.slice(0, 5).join(', ')}${clearance.open.length > 5 ? ', …' : ''})`,
+    );
+    return [];
+  }
+  return keepUnreferenced(ctx, candidates, row, { inFlight: true });
+}
+
 /** Re-check the batch; objects referenced again are counted as saved, the rest returned. */
-async function keepUnreferenced(ctx: RemovalContext, batch: Orphan[], row: (o: Orphan) => Tally): Promise<Orphan[]> {
-  const present = await guarded('re-check against the database', () => ctx.recheck(batch.map((o) => o.path)), ctx.shard.id);
+async function keepUnreferenced(ctx: RemovalContext, batch: Orphan[], row: (o: Orphan) => Tally, options: { inFlight?: boolean } = {}): Promise<Orphan[]> {
+  const present = await guarded('re-check against the database', () => ctx.recheck(batch.map((o) => o.path), options), ctx.shard.id);
   const saved = batch.filter((o) => fateAtRemoval(o.path, ctx.shard.section, present) === 'saved');
   for (const o of saved) row(o).saved++;
   if (saved.length > 0) ctx.observe({ type: 'saved', shard: ctx.shard.id, paths: saved.map((o) => o.path) });
   return saved.length === 0 ? batch : batch.filter((o) => !saved.includes(o));
 }
 
-async function quarantine(ctx: RemovalContext, n: number, doomed: Orphan[], row: (o: Orphan) => Tally, journal: BatchJournal): Promise<void> {
-  const byPath = new Map(doomed.map((o) => [o.path, o]));
-  const outcome = await guarded('moving objects to quarantine', () => ctx.store.moveBatch(doomed.map((o) => ({ from: o.path, to: quarantinePath(ctx.runId, o.path) }))), ctx.shard.id);
+/** Returns the objects moved. The last look is taken inside the move, right before any source is taken away (on S3, once the copies exist). */
+async function quarantine(ctx: RemovalContext, n: number, candidates: Orphan[], row: (o: Orphan) => Tally, journal: BatchJournal): Promise<Orphan[]> {
+  const byPath = new Map(candidates.map((o) => [o.path, o]));
+  const look = async (moves: { from: string }[]): Promise<ReadonlySet<string>> => {
+    const staged = moves.map((m) => byPath.get(m.from)!);
+    const doomed = new Set((await lastLook(ctx, staged, row, journal)).map((o) => o.path));
+    return new Set(staged.filter((o) => !doomed.has(o.path)).map((o) => o.path));
+  };
+  const outcome = await guarded(
+    'moving objects to quarantine',
+    () => ctx.store.moveBatch(candidates.map((o) => ({ from: o.path, to: quarantinePath(ctx.runId, o.path) })), { lastLook: look }),
+    ctx.shard.id,
+  );
   const at = ctx.now().toISOString();
   // Taken after the move: a writer that saw the object just before it moved is among these, and the purge waits for it.
   const open = await ctx.transactions.open().catch((): TransactionSnapshot => ({ visible: false, ids: [] }));
@@ -189,6 +241,7 @@ async function quarantine(ctx: RemovalContext, n: number, doomed: Orphan[], row:
   }
   if (record.moves.length > 0) await ctx.folder.writeQuarantineRecord(ctx.runId, ctx.shard.id, n, record);
   ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.moved.map((m) => m.from), bytes, how: 'quarantined' });
+  return outcome.moved.map((m) => byPath.get(m.from)!);
 }
 
 async function deleteAtOnce(ctx: RemovalContext, doomed: Orphan[], row: (o: Orphan) => Tally, journal: BatchJournal): Promise<void> {

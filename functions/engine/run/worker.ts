@@ -61,6 +61,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
   const transactions: TransactionWatch = {
     open: () => deps.catalog.openWriteTransactions(),
     stillOpen: (snapshot) => deps.catalog.stillOpen(snapshot),
+    quietPoint: !deps.catalog.readsInFlightRows,
     pause: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   };
   if (shard.kind === 'purge') {
@@ -68,7 +69,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
     if (plan.deletionBlocked) result.errors.push(`nothing purged on ${shard.store}: ${plan.deletionBlocked}`);
     else {
       await purgeQuarantine(
-        { runId: plan.runId, folder: deps.folder, store: ctx.store, layout: ctx.layout, shard, retentionHours: plan.options.retentionHours, recheck, transactions, observe, now: deps.now },
+        { runId: plan.runId, folder: deps.folder, store: ctx.store, layout: ctx.layout, shard, retentionHours: plan.options.retentionHours, recheck, transactions, transactionWaitSeconds: plan.options.transactionWaitSeconds, observe, now: deps.now },
         result,
       );
     }
