@@ -99,8 +99,8 @@ export async function mark(
       observe({ type: 'column-read', column: name, references: summary.references });
     } catch (error) {
       summary.error = describeError(error);
-      // The catalog's messages often start with the column's name already.
-      const cause = summary.error.startsWith(`${name}: `) ? summary.error.slice(name.length + 2) : summary.error;
+      // The catalog's and the scope's messages often start with the column's name already.
+      const cause = summary.error.startsWith(`${name}: `) ? summary.error.slice(name.length + 2) : summary.error.startsWith(`${name} `) ? summary.error.slice(name.length + 1) : summary.error;
       const message = `cannot read references of ${name}: ${cause}`;
       if (scope.isForeignColumn(column)) result.foreignErrors.push(`${message} (its store '${column.store}' is declared foreign, so this blocks nothing)`);
       else {
