@@ -178,6 +178,7 @@ async function main(argv: string[]): Promise<number> {
   withCommonOptions(
     program
       .command('scan')
+      .allowExcessArguments(false)
       .description('report orphaned objects; deletes nothing')
       .addHelpText('after', '\nscan never deletes: to delete what it reports, run `djgc collect --confirm`\nwith the same options.\n\nExample:\n  djgc scan --schema my_lab --grace 48h'),
   ).action(async (flags: CommonFlags) => {
@@ -188,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
   withCommonOptions(
     program
       .command('collect')
+      .allowExcessArguments(false)
       .description('delete orphaned objects older than the grace period (a dry run unless --confirm is given)')
       .option('--confirm', 'really delete; without it, collect only reports what it would delete', false)
       .option('--approve <runId>', 'delete exactly the orphans an earlier dry run (in --run-dir) listed, each re-checked first; with --confirm')
@@ -206,6 +208,7 @@ async function main(argv: string[]): Promise<number> {
 
   program
     .command('restore')
+    .allowExcessArguments(false)
     .description('put back the objects a collect moved to the quarantine area (all of a run, or one path)')
     .argument('<runId>', 'the run that quarantined them (its report names it)')
     .option('--path <path>', 'only this original path, e.g. _hash/my_lab/…')
@@ -229,6 +232,7 @@ async function main(argv: string[]): Promise<number> {
 
   program
     .command('demo')
+    .allowExcessArguments(false)
     .description('scan and collect a demonstration schema on an embedded PostgreSQL and a local folder (no setup needed)')
     .option('--dir <dir>', 'folder for the demonstration store and reports', '.djgc-demo')
     .option('--json', 'print the reports as JSON', false)

@@ -3,6 +3,7 @@ import { basename, dirname, isAbsolute, resolve, sep } from 'node:path';
 import type { ObjectStore, StoreSpec } from '../engine/types.js';
 import { FileStore } from './file.js';
 import { S3Store } from './s3.js';
+import { resolveStoreEndpoint } from '../config/endpoint.js';
 
 export { FileStore, type FileStoreOptions } from './file.js';
 export { S3Store, createS3Client, type S3ClientOptions, type S3StoreOptions } from './s3.js';
@@ -31,9 +32,9 @@ export function openStore(spec: StoreSpec): ObjectStore {
  *
  * file: the location with symbolic links, `..` and trailing slashes resolved (a location that does
  * not exist yet: its nearest existing ancestor resolved, the rest appended).
- * s3: the endpoint the client really talks to (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL win over the
- * store's, as in createS3Client) without scheme, default port or trailing slash, in lower case;
- * every AWS S3 endpoint maps to its partition's single bucket namespace; then the bucket and the
+ * s3: the endpoint the client really talks to (resolveStoreEndpoint, as in createS3Client: the
+ * store's own endpoint, else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL) without scheme, default port
+ * or trailing slash, in lower case; every AWS S3 endpoint maps to its partition's single bucket namespace; then the bucket and the
  * location with empty segments collapsed.
  */
 export function physicalRoot(spec: StoreSpec, env: NodeJS.ProcessEnv = process.env): string {
@@ -73,16 +74,10 @@ const AWS_PARTITIONS: { suffix: RegExp; namespace: string }[] = [
 ];
 
 function normalizeEndpoint(spec: StoreSpec, env: NodeJS.ProcessEnv): string {
-  const override = nonEmpty(env.AWS_ENDPOINT_URL_S3) ?? nonEmpty(env.AWS_ENDPOINT_URL);
-  const configured = override ?? nonEmpty(spec.endpoint);
-  if (configured === undefined) return awsNamespace(spec.region);
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(configured) ? configured : `${spec.secure === false ? 'http' : 'https'}://${configured}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch (error) {
-    throw new Error(`Store "${spec.name}" has endpoint "${configured}", which is not a host[:port] or URL: fix the store's "endpoint" or AWS_ENDPOINT_URL.`, { cause: error });
-  }
+  // The endpoint createS3Client gives the client, resolved the same way.
+  const endpoint = resolveStoreEndpoint(spec, env);
+  if (endpoint.url === undefined) return awsNamespace(spec.region ?? endpoint.region);
+  const url = new URL(endpoint.url);
   const host = url.hostname.toLowerCase().replace(/\.$/, '');
   const partition = AWS_PARTITIONS.find((p) => p.suffix.test(host));
   if (partition) return partition.namespace;
@@ -95,8 +90,4 @@ function awsNamespace(region: string | undefined): string {
   if (region?.startsWith('cn-')) return 's3.amazonaws.com.cn';
   if (region?.startsWith('us-gov-')) return 's3.us-gov.amazonaws.com';
   return 's3.amazonaws.com';
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
 }

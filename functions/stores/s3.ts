@@ -20,6 +20,7 @@ import pLimit from 'p-limit';
 import type { DeleteFailure, DeleteOutcome, Move, MoveFailure, MoveOptions, MoveOutcome, ObjectEntry, ObjectStore, StoreSpec } from '../engine/types.js';
 import { AdaptiveLimit, type AdaptiveLimitState } from './limiter.js';
 import { planMoves } from './moves.js';
+import { resolveStoreEndpoint } from '../config/endpoint.js';
 
 export const MAX_DELETE_BATCH = 1000;
 const GIB = 1024 ** 3;
@@ -54,16 +55,16 @@ export interface S3ClientOptions {
   maxAttempts?: number;
 }
 
-interface Endpoint {
-  url?: string;
-  region?: string;
-  isAws: boolean;
-}
-
 /**
- * An S3 client for a store: the store's endpoint (http when `secure` is false) unless
- * AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL is set; path-style addressing for any non-AWS
- * endpoint; static credentials when the store has both keys, else the SDK's default chain.
+ * An S3 client for a store, on the endpoint resolveStoreEndpoint gives: the store's own `endpoint`
+ * (http when `secure` is false), else AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL (neither under
+ * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else AWS for the region. Path-style addressing for
+ * any non-AWS endpoint; static credentials when the store has both keys, else the SDK's default chain.
+ *
+ * The client itself is told to ignore configured endpoint URLs: every endpoint it may use is
+ * resolved here, from `env`, and is the one the store's physical root (in every report) names. One
+ * the SDK picked on its own (from process.env or `endpoint_url` in ~/.aws/config) would be invisible
+ * to the store's identity, so two names for one bucket could look like two places.
  */
 export function createS3Client(spec: StoreSpec, options: S3ClientOptions = {}): S3Client {
   const env = options.env ?? process.env;
@@ -72,11 +73,12 @@ export function createS3Client(spec: StoreSpec, options: S3ClientOptions = {}): 
       `Store "${spec.name}" has ${spec.accessKey ? 'access_key but no secret_key' : 'secret_key but no access_key'}: give both (in datajoint.json, DJ_STORES or .secrets/stores.${spec.name}.*) or neither to use the default AWS credential chain.`,
     );
   }
-  const endpoint = resolveEndpoint(spec, env);
+  const endpoint = resolveStoreEndpoint(spec, env);
   const config: S3ClientConfig = {
     region: spec.region ?? endpoint.region ?? nonEmpty(env.AWS_REGION) ?? 'us-east-1',
     retryMode: 'adaptive',
     maxAttempts: options.maxAttempts ?? maxAttemptsFromEnv(env) ?? DEFAULT_MAX_ATTEMPTS,
+    ignoreConfiguredEndpointUrls: true,
   };
   if (endpoint.url) config.endpoint = endpoint.url;
   if (endpoint.isAws) {
@@ -90,35 +92,6 @@ export function createS3Client(spec: StoreSpec, options: S3ClientOptions = {}): 
     config.credentials = { accessKeyId: spec.accessKey, secretAccessKey: spec.secretKey };
   }
   return new S3Client(config);
-}
-
-function resolveEndpoint(spec: StoreSpec, env: NodeJS.ProcessEnv): Endpoint {
-  const fromEnv = nonEmpty(env.AWS_ENDPOINT_URL_S3) ?? nonEmpty(env.AWS_ENDPOINT_URL);
-  if (fromEnv) return { url: fromEnv, isAws: isAwsHost(hostOf(fromEnv)) };
-  if (!spec.endpoint) return { isAws: true };
-
-  const url = /^https?:\/\//i.test(spec.endpoint) ? spec.endpoint : `${spec.secure === false ? 'http' : 'https'}://${spec.endpoint}`;
-  const host = hostOf(url);
-  if (!isAwsHost(host)) return { url, isAws: false };
-  // The SDK derives the regional AWS endpoint itself; passing the global one would sign for the wrong region.
-  if (host === 's3.amazonaws.com') return { isAws: true };
-  const regional = /^s3[.-]([a-z0-9-]+)\.amazonaws\.com$/.exec(host);
-  if (regional && !regional[1]!.startsWith('dualstack') && !regional[1]!.startsWith('fips')) {
-    return { region: regional[1], isAws: true };
-  }
-  return { url, isAws: true };
-}
-
-function hostOf(url: string): string {
-  try {
-    return new URL(url).hostname.toLowerCase();
-  } catch (error) {
-    throw new Error(`S3 endpoint "${url}" is not a valid URL or host[:port]: fix the store's "endpoint" or AWS_ENDPOINT_URL.`, { cause: error });
-  }
-}
-
-function isAwsHost(host: string): boolean {
-  return /(^|\.)amazonaws\.com(\.cn)?$/.test(host);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

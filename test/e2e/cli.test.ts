@@ -319,6 +319,29 @@ describe('djgc on a file store', () => {
     expect(await filesBelow(store)).toEqual(allPaths);
   });
 
+  it('prints each error of a bad option, command or configuration exactly once, on stderr, and nothing on stdout', async () => {
+    const badConfig = join(root, 'bad-config');
+    await writeProject(badConfig, { default: 'main', main: { protocol: 'file', location: store, subfolder: [2, 2] } });
+    const cases: [string, string[], string][] = [
+      [badConfig, ['scan'], 'store "main": unknown key "subfolder"'],
+      [project, ['scan', '--bogus'], "unknown option '--bogus'"],
+      [project, ['sacn'], "'sacn' is not a djgc command: did you mean 'scan'?"],
+      [project, ['scan', '--grace', 'soon'], "'soon' is not a duration"],
+      // A schema given without --schema must not widen a collect to every schema.
+      [project, ['collect', 'djgc_fixture', '--grace', '0', '--grace-floor', '0', '--removal', 'delete', '--confirm'], "too many arguments for 'collect'"],
+      [project, ['collect', '--approve', 'some-run'], 'add --confirm to go ahead'],
+    ];
+    const results = await Promise.all(cases.map(([cwd, args]) => djgc(cwd, args)));
+    results.forEach((r, i) => {
+      const [, args, message] = cases[i]!;
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.split(message).length - 1, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+      expect(r.stderr.match(/error/gi)?.length ?? 0, r.stderr).toBeLessThanOrEqual(1);
+      expect(r.stdout).toBe('');
+    });
+    expect(await filesBelow(store)).toEqual(allPaths);
+  });
+
   it('fails closed on a malformed metadata value: exit 1, the column named, nothing deleted', async () => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
@@ -326,8 +349,9 @@ describe('djgc on a file store', () => {
       await client.query(`INSERT INTO djgc_fixture.note (note_id, shared) VALUES (99, '{"hash": "x"}')`);
       const r = await djgc(project, ['collect', '--grace', '0', '--grace-floor', '0', '--removal', 'delete', '--confirm']);
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain('djgc_fixture.note.shared');
-      expect(r.stderr).toContain('no "path"');
+      // Once on stderr as it happens (the report on stdout lists it with the rest), the column named once in it.
+      expect(r.stderr.match(/no "path"/g), r.stderr).toHaveLength(1);
+      expect(r.stderr).toContain('error: cannot read references of djgc_fixture.note.shared: stored metadata has no "path"');
       expect(r.stdout).toMatch(/^ {2}Deleted: 0 /m);
       expect(await filesBelow(store)).toEqual(allPaths);
     } finally {

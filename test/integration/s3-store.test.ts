@@ -126,13 +126,15 @@ describe('S3Store.list', () => {
     await expect(pages(store)).rejects.toThrow(`Listing s3://${bucket}-missing/${location}/ failed (NoSuchBucket): bucket "${bucket}-missing" does not exist`);
   });
 
-  it('uses AWS_ENDPOINT_URL over the store endpoint', async () => {
-    const spec = storeSpec('redirected', { endpoint: 'unreachable.invalid:1' });
-    const store = new S3Store(spec, createS3Client(spec, { env: { AWS_ENDPOINT_URL: awsEndpoint() }, maxAttempts: 1 }));
-    const direct = new S3Store(spec, createS3Client(spec, { env: {}, maxAttempts: 1 }));
+  it("uses the store's own endpoint over AWS_ENDPOINT_URL, and AWS_ENDPOINT_URL for a store that names none", async () => {
+    const env = { AWS_ENDPOINT_URL: awsEndpoint() };
+    const unreachable = storeSpec('unreachable', { endpoint: 'unreachable.invalid:1' });
+    const own = new S3Store(unreachable, createS3Client(unreachable, { env, maxAttempts: 1 }));
+    const fromEnv = normalizeStore('from-env', { protocol: 's3', bucket, location, access_key: 'test', secret_key: 'test' });
+    const viaEnv = new S3Store(fromEnv, createS3Client(fromEnv, { env, maxAttempts: 1 }));
 
-    expect((await pages(store, '_schema/')).flat()).toHaveLength(3);
-    await expect(pages(direct, '_schema/')).rejects.toThrow(/Listing s3:\/\/.* failed/);
+    await expect(pages(own, '_schema/')).rejects.toThrow(/Listing s3:\/\/.* failed/);
+    expect((await pages(viaEnv, '_schema/')).flat()).toHaveLength(3);
   });
 });
 

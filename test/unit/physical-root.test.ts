@@ -85,14 +85,15 @@ describe('physicalRoot of AWS endpoints', () => {
     expect(physicalRoot(s3('b', { endpoint: 'minio:9000', bucket: 'b', location: 'x//y/' }))).toBe('s3://minio:9000/b/x/y');
   });
 
-  it('Given AWS_ENDPOINT_URL, then every S3 store is where the client really goes', () => {
+  it("Given AWS_ENDPOINT_URL, then a store's own endpoint still names its root, and a store without one is at the variable's endpoint", () => {
     const env = { AWS_ENDPOINT_URL: 'http://127.0.0.1:4566/' };
-    const a = physicalRootIn(s3('a', { endpoint: 's3.amazonaws.com', bucket: 'b' }), env);
-    const b = physicalRootIn(s3('b', { endpoint: 'minio:9000', bucket: 'b' }), env);
 
-    expect(a).toBe('s3://127.0.0.1:4566/b');
-    expect(b).toBe(a);
-    expect(physicalRootIn(s3('c', { endpoint: 'minio:9000', bucket: 'b' }), { AWS_ENDPOINT_URL_S3: 'https://s3.eu-west-1.amazonaws.com' })).toBe('s3://s3.amazonaws.com/b');
+    expect(physicalRootIn(s3('a', { endpoint: 's3.amazonaws.com', bucket: 'b' }), env)).toBe('s3://s3.amazonaws.com/b');
+    expect(physicalRootIn(s3('b', { endpoint: 'minio:9000', bucket: 'b' }), env)).toBe('s3://minio:9000/b');
+    expect(physicalRootIn(s3('c', { bucket: 'b' }), env)).toBe('s3://127.0.0.1:4566/b');
+    expect(physicalRootIn(s3('d', { bucket: 'b' }), { ...env, AWS_ENDPOINT_URL_S3: 'http://s3only:9000' })).toBe('s3://s3only:9000/b');
+    expect(physicalRootIn(s3('e', { bucket: 'b' }), { AWS_ENDPOINT_URL_S3: 'https://s3.eu-west-1.amazonaws.com' })).toBe('s3://s3.amazonaws.com/b');
+    expect(physicalRootIn(s3('f', { bucket: 'b' }), { ...env, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })).toBe('s3://s3.amazonaws.com/b');
   });
 });
 

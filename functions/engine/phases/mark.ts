@@ -99,10 +99,14 @@ export async function mark(
       observe({ type: 'column-read', column: name, references: summary.references });
     } catch (error) {
       summary.error = describeError(error);
-      const message = `cannot read references of ${name}: ${summary.error}`;
+      // The catalog's and the scope's messages often start with the column's name already.
+      const cause = summary.error.startsWith(`${name}: `) ? summary.error.slice(name.length + 2) : summary.error.startsWith(`${name} `) ? summary.error.slice(name.length + 1) : summary.error;
+      const message = `cannot read references of ${name}: ${cause}`;
       if (scope.isForeignColumn(column)) result.foreignErrors.push(`${message} (its store '${column.store}' is declared foreign, so this blocks nothing)`);
-      else result.errors.push(message);
-      observe({ type: 'error', scope: name, message });
+      else {
+        result.errors.push(message);
+        observe({ type: 'error', scope: name, message });
+      }
     }
     result.columns.push(summary);
   };

@@ -11,7 +11,8 @@ export type Recheck = (paths: string[], options?: { inFlight?: boolean }) => Pro
  * A fresh look at the database for one root, right before a removal: which reference paths that
  * could cover the given keys exist now. The storage columns are discovered again at every call,
  * so a table declared (or a column added) since the plan is asked too; every column is asked,
- * whatever store it declares, since a value may name any store.
+ * whatever store it declares, since a value may name any store. A column whose declared store is
+ * foreign and cannot be read (a malformed value) is passed over, as the mark passes over it.
  */
 export function makeRecheck(
   catalog: Catalog,
@@ -24,10 +25,15 @@ export function makeRecheck(
     const columns = (await catalog.discover()).filter((column: StorageColumn) => !ignoredSchemas.has(column.schema));
     const found = new Set<string>();
     for (const column of columns) {
-      for (let i = 0; i < candidates.length; i += PATHS_PER_QUERY) {
-        for (const ref of await catalog.findReferences(column, candidates.slice(i, i + PATHS_PER_QUERY), options)) {
-          if (scope.rootsOf(ref.store, column).includes(root)) found.add(ref.path);
+      try {
+        for (let i = 0; i < candidates.length; i += PATHS_PER_QUERY) {
+          for (const ref of await catalog.findReferences(column, candidates.slice(i, i + PATHS_PER_QUERY), options)) {
+            if (scope.rootsOf(ref.store, column).includes(root)) found.add(ref.path);
+          }
         }
+      } catch (error) {
+        // As at marking: a read error in a column whose declared store is foreign blocks nothing.
+        if (!scope.isForeignColumn(column)) throw error;
       }
     }
     return found;

@@ -101,7 +101,8 @@ export async function clearWriters(watch: TransactionWatch, waitSeconds: number,
  * is journaled once done, so a retried shard replays it instead of redoing it. The first failure
  * stops the rest of the shard; batches already running finish.
  */
-export async function removeOrphans(ctx: RemovalContext, result: ShardResult): Promise<void> {
+export async function removeOrphans(context: RemovalContext, result: ShardResult): Promise<void> {
+  const ctx = countingRequests(context, result.requests);
   const count = counter(result);
   let stop: string | undefined;
   let failures = 0;
@@ -131,6 +132,37 @@ export async function removeOrphans(ctx: RemovalContext, result: ShardResult): P
     result.errors.push(stop);
     ctx.observe({ type: 'error', scope: ctx.shard.id, message: stop });
   }
+}
+
+/**
+ * The context with every real call counted in `requests`: each re-check, and each removal call to
+ * the store (a delete or a quarantine move of one batch). A batch replayed from its journal calls nothing.
+ */
+function countingRequests(ctx: RemovalContext, requests: ShardResult['requests']): RemovalContext {
+  const { store } = ctx;
+  const counted: ObjectStore = {
+    description: store.description,
+    list: (prefix, options) => store.list(prefix, options),
+    deleteBatch: (paths) => {
+      requests.delete++;
+      return store.deleteBatch(paths);
+    },
+    moveBatch: (moves, options) => {
+      requests.delete++;
+      return store.moveBatch(moves, options);
+    },
+    stat: (path) => store.stat(path),
+    pruneEmptyFolders: (paths, keep) => store.pruneEmptyFolders(paths, keep),
+    versioning: () => store.versioning(),
+  };
+  return {
+    ...ctx,
+    store: counted,
+    recheck: (paths, options) => {
+      requests.recheck++;
+      return ctx.recheck(paths, options);
+    },
+  };
 }
 
 /** The journal's rows by schema and table. */
