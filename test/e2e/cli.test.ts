@@ -416,14 +416,16 @@ describe('djgc report', () => {
   let runDir: string;
   let runId: string;
   let bucket: TestBucket | undefined;
+  // Several commands start at once on a machine that may be busy: generous limits, nothing depends on speed.
+  const SLOW = 180_000;
 
   beforeAll(async () => {
     await resetStore();
     runDir = join(root, 'report-runs');
-    const scan = await djgc(project, ['scan', '--grace', '0', '--json', '--run-dir', runDir]);
+    const scan = await djgc(project, ['scan', '--grace', '0', '--json', '--run-dir', runDir], SLOW);
     expect(scan.code).toBe(0);
     runId = (JSON.parse(scan.stdout) as { run_id: string }).run_id;
-  });
+  }, 200_000);
 
   afterAll(async () => {
     if (bucket) await emptyAndDeleteBucket(bucket.client, bucket.bucket);
@@ -431,12 +433,12 @@ describe('djgc report', () => {
 
   it('prints the latest report of a local run folder as text, JSON or HTML, and refuses an unknown run with exit status 2', async () => {
     const [text, json, html, byId, missing, both] = await Promise.all([
-      djgc(bare, ['report', '--run-dir', runDir]),
-      djgc(bare, ['report', '--latest', '--json', '--run-dir', runDir]),
-      djgc(bare, ['report', '--html', '--run-dir', runDir]),
-      djgc(bare, ['report', runId, '--run-dir', runDir]),
-      djgc(bare, ['report', '2020-01-01T00-00-00-000Z-000000', '--run-dir', runDir]),
-      djgc(bare, ['report', runId, '--latest', '--run-dir', runDir]),
+      djgc(bare, ['report', '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', '--latest', '--json', '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', '--html', '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', runId, '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', '2020-01-01T00-00-00-000Z-000000', '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', runId, '--latest', '--run-dir', runDir], SLOW),
     ]);
     expect(text.code).toBe(0);
     expect(text.stdout).toBe(readFileSync(join(runDir, 'runs', runId, 'report.txt'), 'utf8'));
@@ -451,20 +453,20 @@ describe('djgc report', () => {
     expect(missing.stderr).toMatch(/run '2020-01-01T00-00-00-000Z-000000' has no report in .*: it is still running, was never reported, or the id is wrong/);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('give a run id or --latest, not both');
-    const empty = await djgc(bare, ['report', '--run-dir', join(root, 'no-runs-here')]);
+    const empty = await djgc(bare, ['report', '--run-dir', join(root, 'no-runs-here')], SLOW);
     expect(empty.code).toBe(2);
     expect(empty.stderr).toMatch(/no finished run in .* yet \(latest\.json is missing\)/);
-  });
+  }, 4 * SLOW);
 
   it('prints a report from a report bucket, reached at the endpoint of AWS_ENDPOINT_URL', async () => {
     bucket = await createBucket('djgc-cli-reports');
     await uploadDirectory(bucket.client, bucket.bucket, runDir);
     const aws = { AWS_ENDPOINT_URL: awsEndpoint(), AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' };
     const [text, json, html, missing] = await Promise.all([
-      djgc(bare, ['report', '--bucket', bucket.bucket], 60_000, aws),
-      djgc(bare, ['report', runId, '--bucket', bucket.bucket, '--json'], 60_000, aws),
-      djgc(bare, ['report', '--latest', '--bucket', bucket.bucket, '--html'], 60_000, aws),
-      djgc(bare, ['report', 'nope', '--bucket', bucket.bucket], 60_000, aws),
+      djgc(bare, ['report', '--bucket', bucket.bucket], SLOW, aws),
+      djgc(bare, ['report', runId, '--bucket', bucket.bucket, '--json'], SLOW, aws),
+      djgc(bare, ['report', '--latest', '--bucket', bucket.bucket, '--html'], SLOW, aws),
+      djgc(bare, ['report', 'nope', '--bucket', bucket.bucket], SLOW, aws),
     ]);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toBe(readFileSync(join(runDir, 'runs', runId, 'report.txt'), 'utf8'));
@@ -473,7 +475,7 @@ describe('djgc report', () => {
     expect(html.stdout).toBe(readFileSync(join(runDir, 'runs', runId, 'report.html'), 'utf8'));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`run 'nope' has no report in s3://${bucket.bucket}`);
-  });
+  }, 4 * SLOW);
 });
 
 describe('djgc demo', () => {

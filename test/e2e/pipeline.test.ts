@@ -207,7 +207,7 @@ describe('a scheduled run', () => {
     const historyLink = /^Run history: (\S+)$/m.exec(message)![1]!;
     expect(new URL(historyLink).pathname).toBe(`/${reports.bucket}/history.html`);
     const historyPage = await (await fetch(historyLink)).text();
-    expect(historyPage).toContain(`<a href="runs/${started.runId}/report.html">${started.runId}</a>`);
+    expect(historyPage).toContain(`<a href="runs/${started.runId}/report.html"><code>${started.runId}</code></a>`);
     expect(message).toContain(
       `Run folder in the S3 console: https://console.aws.amazon.com/s3/buckets/${reports.bucket}?region=us-east-1&bucketType=general&prefix=runs%2F${started.runId}%2F&showversions=false`,
     );

@@ -47,7 +47,7 @@ describe('the run index and the history page', () => {
     const history = await readRunFile('history.html');
     expect(history).toContain('djgc run history');
     expect(history).toContain('The last 3 finished run(s)');
-    for (const run of [dry, collect, after]) expect(history).toContain(`<a href="runs/${run.run_id}/report.html">${run.run_id}</a>`);
+    for (const run of [dry, collect, after]) expect(history).toContain(`<a href="runs/${run.run_id}/report.html"><code>${run.run_id}</code></a>`);
     // Newest first in the table; one pair of bars per run in the chart.
     expect(history.indexOf(after.run_id)).toBeLessThan(history.indexOf(dry.run_id));
     expect(history.match(/<rect [^>]*fill="#c0392b"><title>/g)).toHaveLength(3);

@@ -33,7 +33,7 @@ function bytesChart(entries: IndexEntry[]): string {
       `<circle cx="${x}" cy="${base + 12}" r="5" fill="${STATUS_COLORS[e.status]}"><title>${escape(`${e.run_id}: ${e.status}`)}</title></circle>`,
     );
     if (entries.length <= 12 || i % Math.ceil(entries.length / 12) === 0) {
-      parts.push(`<text x="${x}" y="${base + 34}" text-anchor="middle">${escape(e.finished_at.slice(5, 16).replace('T', ' '))}</text>`);
+      parts.push(`<text x="${x}" y="${base + 34}" text-anchor="middle">${escape(e.finished_at.slice(5, 19).replace('T', ' '))}</text>`);
     }
   });
   parts.push(`<line x1="${CHART.left}" x2="${CHART.left + CHART.width}" y1="${CHART.top + CHART.height}" y2="${CHART.top + CHART.height}" stroke="#888"/>`);
@@ -60,7 +60,7 @@ export function renderHistoryHtml(entries: IndexEntry[], where: string): string 
   const rows = newestFirst
     .map(
       (e) =>
-        `<tr><td>${escape(e.finished_at.replace('T', ' ').slice(0, 19))}</td><td><a href="${escape(e.report)}">${escape(e.run_id)}</a></td>` +
+        `<tr><td>${escape(e.finished_at.replace('T', ' ').slice(0, 19))}</td><td><a href="${escape(e.report)}"><code>${escape(e.run_id)}</code></a></td>` +
         `<td class="status-${e.status}">${e.status}</td><td>${e.dry_run ? 'dry run' : 'collect'}</td><td>${n(e.orphaned)}</td><td>${formatBytes(e.orphaned_bytes)}</td>` +
         `<td>${n(e.deleted)}</td><td>${formatBytes(e.bytes_freed)}</td><td>${formatUsd(e.orphaned_cost_per_month)}</td><td>${formatUsd(e.freed_cost_per_month)}</td>` +
         `<td>${formatUsd(e.request_cost)}</td><td>${n(e.errors)}</td></tr>`,
