@@ -16,6 +16,8 @@ import { defaultRunDir } from './cli/run-dir.js';
 import { closestCommand } from './cli/suggest.js';
 import { restoreQuarantined } from './engine/run/restore.js';
 import { runDemo } from './demo/run-demo.js';
+import { printReport, reportFolder, type ReportFlags } from './cli/report-command.js';
+import { consoleOutput } from './cli/execute.js';
 
 interface CommonFlags {
   schema: string[];
@@ -119,6 +121,7 @@ async function collectOnConfiguredDatabase(config: DjConfig, flags: CommonFlags,
         folder: new RunFolder(new LocalFolderStorage(resolve(flags.runDir))),
         lifecycle: { runTimeoutMinutes: LOCAL_RUN_TIMEOUT_MINUTES, cooldownMinutes: 0, graceFloorHours: flags.graceFloor },
         declared: { foreignStores: djgc.foreignStores, ignoredSchemas: djgc.ignoredSchemas, ignoredDatabases: djgc.ignoredDatabases },
+        prices: djgc.prices,
         now: () => new Date(),
       },
       flags.approve !== undefined
@@ -228,6 +231,24 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${outcome.restored.length} restored, ${Object.keys(outcome.kept).length} kept in quarantine\n`);
       }
       if (Object.keys(outcome.kept).length > 0) exitCode = EXIT_ERRORS;
+    });
+
+  program
+    .command('report')
+    .description('print a finished run\'s report from a local run folder or a report bucket (the latest unless a run id is given)')
+    .argument('[runId]', 'the run (its id is in the notification and in latest.json); default: the latest')
+    .option('--latest', 'the newest finished run (the default)')
+    .option('--bucket <bucket>', 'read the report bucket of a deployed stack (AWS credentials, region and AWS_ENDPOINT_URL as for the AWS CLI)')
+    .option('--run-dir <dir>', 'the local run folder to read', defaultRunDir())
+    .option('--json', 'print report.json')
+    .option('--html', 'print report.html (e.g. > report.html, then open it)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  djgc report                              # the latest local run, as text\n' +
+        '  djgc report --bucket my-djgc-reports --html > report.html\n  djgc report 2026-01-15T03-00-00-000Z-a1b2c3 --json',
+    )
+    .action(async (runId: string | undefined, flags: ReportFlags) => {
+      await printReport(reportFolder(flags), runId, flags, consoleOutput);
     });
 
   program

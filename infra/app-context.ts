@@ -42,6 +42,9 @@ export const CONTEXT_MAPPING = {
   logRetentionDays: 'logRetention',
   reportBucketVersioned: 'reportBucketVersioned',
   serviceName: 'serviceName',
+  reportLinkExpiryHours: 'reportLinkExpiryHours',
+  storagePrices: 'prices.storage',
+  requestPrices: 'prices.requests',
   vpcId: 'vpcAttributes.vpcId',
   subnetIds: 'vpcAttributes.subnetIds',
   securityGroupIds: 'vpcAttributes.securityGroupIds',
@@ -173,6 +176,11 @@ export function appConfig(context: (key: ContextKey) => unknown, env: NodeJS.Pro
       logRetention: logRetentionDays as RetentionDays | undefined,
       reportBucketVersioned: flag('reportBucketVersioned'),
       serviceName: text('serviceName'),
+      reportLinkExpiryHours: number('reportLinkExpiryHours'),
+      prices: defined({
+        storage: json('storagePrices', '{"main":0.0125}') as Record<string, number> | undefined,
+        requests: json('requestPrices', '{"list":0.0054,"get":0.00043}') as Record<string, number> | undefined,
+      }),
       vpcAttributes: vpcId ? { vpcId, subnetIds: subnetIds ?? [], securityGroupIds } : undefined,
     },
   };

@@ -347,6 +347,8 @@ export class DjgcCollector extends Construct {
       DJGC_MAX_RECEIVE_COUNT: String(WORK_MAX_RECEIVE_COUNT),
       DJGC_RUN_TIMEOUT_MINUTES: String(settings.runTimeoutMinutes),
       DJGC_COOLDOWN_MINUTES: String(settings.cooldownMinutes),
+      DJGC_REPORT_LINK_EXPIRY_HOURS: String(settings.reportLinkExpiryHours),
+      DJGC_PRICES: JSON.stringify(settings.prices),
       DJGC_DB_TLS: String(settings.database.tls),
     };
     const db = settings.database;

@@ -21,14 +21,14 @@ const REPORTER_WRITES = [
   'runs/*/notified',
   'runs/*/failed/*',
   'latest.json',
-  'index.json',
+  'index/*',
   'history.html',
   'locks/*',
 ] as const;
 
 export const RUN_FOLDER_ACCESS: Record<RunFolderRole, RunFolderAccess> = {
   scanner: {
-    reads: ['runs/*', 'locks/*', 'index.json'],
+    reads: ['runs/*', 'locks/*', 'index/*'],
     // A run with nothing to sweep is reported by the scanner itself.
     writes: unique(['runs/*/plan.json', 'runs/*/refs/*', 'runs/*/approved.json', 'locks/*', ...REPORTER_WRITES]),
     deletes: ['locks/guard'],
@@ -49,7 +49,7 @@ export const RUN_FOLDER_ACCESS: Record<RunFolderRole, RunFolderAccess> = {
   },
   reporter: {
     // runs/* includes runs/*/report.html, which the reporter presigns a link to.
-    reads: ['runs/*', 'locks/*', 'index.json'],
+    reads: ['runs/*', 'locks/*', 'index/*'],
     writes: REPORTER_WRITES,
   },
 };

@@ -96,6 +96,18 @@ export interface DjgcOptions {
    * Default `djgc`; give each collector its own when several share an account and region.
    */
   readonly serviceName?: string;
+  /** Hours the notification's presigned links to the report and history pages last: 1 to 168 (the SigV4 maximum, the default). */
+  readonly reportLinkExpiryHours?: number;
+  /** Prices of the reports' cost lines; defaults: S3 Standard in us-east-1. */
+  readonly prices?: DjgcPrices;
+}
+
+/** USD. Anything left out takes the default. */
+export interface DjgcPrices {
+  /** Store name → USD per GB-month (a GB is 2^30 bytes). Default 0.023 (S3 Standard, us-east-1). */
+  readonly storage?: Record<string, number>;
+  /** USD per 1000 requests. Defaults: list, put, copy 0.005; get, head 0.0004; delete 0. */
+  readonly requests?: Partial<Record<'list' | 'put' | 'copy' | 'get' | 'head' | 'delete', number>>;
 }
 
 export interface DjgcFunctionSizing {
@@ -142,6 +154,8 @@ export interface DjgcSettings {
   readonly cooldownMinutes: number;
   readonly logLevel: DjgcLogLevel;
   readonly serviceName: string;
+  readonly reportLinkExpiryHours: number;
+  readonly prices: DjgcPrices;
 }
 
 export const DEFAULT_SCHEDULE = 'cron(0 3 * * ? *)';
@@ -392,5 +406,26 @@ export function resolveSettings(options: DjgcOptions): DjgcSettings {
     cooldownMinutes: integerIn('cooldownMinutes', options.cooldownMinutes, 0, 0, 10080),
     logLevel,
     serviceName,
+    reportLinkExpiryHours: integerIn('reportLinkExpiryHours', options.reportLinkExpiryHours, 168, 1, 168, ' (a presigned link lasts at most 7 days)'),
+    prices: checkPrices(options.prices),
   };
+}
+
+const REQUEST_CLASSES = ['list', 'put', 'copy', 'get', 'head', 'delete'];
+
+function checkPrices(prices: DjgcPrices | undefined): DjgcPrices {
+  if (prices === undefined) return {};
+  const bad = (where: string, value: unknown): DjgcSettingsError =>
+    new DjgcSettingsError(`prices.${where} must be a non-negative number of US dollars, got ${JSON.stringify(value)}.`);
+  if (typeof prices !== 'object' || prices === null) throw new DjgcSettingsError(`prices must be an object {storage?, requests?}, got ${JSON.stringify(prices)}.`);
+  const unknown = Object.keys(prices).filter((k) => k !== 'storage' && k !== 'requests');
+  if (unknown.length > 0) throw new DjgcSettingsError(`prices has unknown key(s) ${unknown.join(', ')}: only "storage" and "requests".`);
+  for (const [store, value] of Object.entries(prices.storage ?? {})) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw bad(`storage.${store}`, value);
+  }
+  for (const [kind, value] of Object.entries(prices.requests ?? {})) {
+    if (!REQUEST_CLASSES.includes(kind)) throw new DjgcSettingsError(`prices.requests.${kind} is not a request class: use ${REQUEST_CLASSES.join(', ')}.`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw bad(`requests.${kind}`, value);
+  }
+  return prices;
 }

@@ -21,6 +21,8 @@ import { z } from 'zod';
 import type { DjConfig } from './datajoint.js';
 import { findConfigFile } from './datajoint.js';
 import { closest, DjConfigError, envValue, quoteList } from './values.js';
+import { parsePrices, parsePricesText } from './prices.js';
+import type { PriceSettings } from '../engine/phases/cost.js';
 
 export const DJGC_CONFIG_FILENAME = 'djgc.json';
 
@@ -33,6 +35,8 @@ export interface DjgcConfig {
   ignoredSchemas: Record<string, string>;
   /** PostgreSQL database name → why it is left out. */
   ignoredDatabases: Record<string, string>;
+  /** Storage and request prices for the reports' cost lines (`prices`, or DJGC_PRICES); empty: the defaults. */
+  prices: PriceSettings;
   /** Path of djgc.json, 'environment' when only the variables are set, or null. */
   source: string | null;
   /** Where each group came from (the file's path or the variable's name), null when not set. */
@@ -52,13 +56,14 @@ const GROUPS: Record<Group, { key: string; variable: string; what: string }> = {
   ignoredSchemas: { key: 'ignored_schemas', variable: 'DJGC_IGNORED_SCHEMAS', what: 'why this schema is left out of reference reading' },
   ignoredDatabases: { key: 'ignored_databases', variable: 'DJGC_IGNORED_DATABASES', what: 'why this database is left out' },
 };
-const FILE_KEYS = Object.values(GROUPS).map((g) => g.key);
+const FILE_KEYS = [...Object.values(GROUPS).map((g) => g.key), 'prices'];
 
 const reasons = z.record(z.string().min(1), z.string().trim().min(1));
 const fileSchema = z.strictObject({
   foreign_stores: reasons.optional(),
   ignored_schemas: reasons.optional(),
   ignored_databases: reasons.optional(),
+  prices: z.unknown().optional(),
 });
 
 export function loadDjgcConfig(options: LoadDjgcConfigOptions = {}): DjgcConfig {
@@ -69,12 +74,13 @@ export function loadDjgcConfig(options: LoadDjgcConfigOptions = {}): DjgcConfig 
     foreignStores: {},
     ignoredSchemas: {},
     ignoredDatabases: {},
+    prices: {},
     source: path,
     origins: { foreignStores: null, ignoredSchemas: null, ignoredDatabases: null },
   };
   for (const [group, { key, variable }] of Object.entries(GROUPS) as [Group, (typeof GROUPS)[Group]][]) {
     const text = envValue(env, variable);
-    const fromFile = file[key as keyof typeof file];
+    const fromFile = file[key as Exclude<keyof typeof file, 'prices'>];
     if (text !== undefined) {
       config[group] = parseVariable(group, text);
       config.origins[group] = variable;
@@ -84,6 +90,9 @@ export function loadDjgcConfig(options: LoadDjgcConfigOptions = {}): DjgcConfig 
       config.origins[group] = path;
     }
   }
+  const pricesText = envValue(env, 'DJGC_PRICES');
+  if (pricesText !== undefined) config.prices = parsePricesText(pricesText, 'DJGC_PRICES');
+  else if (file.prices !== undefined) config.prices = parsePrices(file.prices, `${path} (prices)`);
   if (options.djConfig) checkForeignStores(config, options.djConfig);
   return config;
 }

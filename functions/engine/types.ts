@@ -2,6 +2,7 @@
  * Contracts shared by the engine, the catalogs (databases) and the object stores.
  * Nothing here knows about AWS Lambda.
  */
+import type { StoreRequests } from './model/requests.js';
 
 /** A store as DataJoint configures it (spec §5), with defaults applied. */
 export interface StoreSpec {
@@ -95,6 +96,8 @@ export interface ObjectStore {
   pruneEmptyFolders(paths: string[], keep: string[]): Promise<number>;
   /** Whether deleting leaves the bytes behind (a versioned S3 bucket: a delete adds a marker). */
   versioning(): Promise<'unversioned' | 'enabled' | 'suspended'>;
+  /** Requests this store object has sent so far, by billing class; absent for a store that sends none (a directory). */
+  requestCounts?(): StoreRequests;
 }
 
 /** A column whose comment declares `<codec@store>` (spec §1). */

@@ -11,6 +11,7 @@ import { S3FolderStorage } from './s3-folder-storage.js';
 import { SqsWorkQueue } from './sqs-queue.js';
 import { SnsNotifier } from './sns-notifier.js';
 import { MetricsNotifier } from './run-metrics.js';
+import { ReportLinker } from './report-links.js';
 
 /** Built once per cold start and shared by the invocations of one function. */
 export interface PipelineContext {
@@ -20,6 +21,8 @@ export interface PipelineContext {
   /** The catalog, opened on first use and kept open across invocations. */
   catalog: () => Promise<Catalog>;
   now: () => Date;
+  /** The functions' region (AWS_REGION), for console links. */
+  region: string;
 }
 
 export function pipelineContext(env: NodeJS.ProcessEnv = process.env): PipelineContext {
@@ -40,6 +43,7 @@ export function pipelineContext(env: NodeJS.ProcessEnv = process.env): PipelineC
       return catalog;
     },
     now: () => new Date(),
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
   };
 }
 
@@ -47,8 +51,16 @@ export function pipelineContext(env: NodeJS.ProcessEnv = process.env): PipelineC
 export function reporterDependencies(ctx: PipelineContext): ReporterDependencies & Pick<EngineDependencies, 'declared'> {
   return {
     folder: ctx.folder,
-    notifier: new MetricsNotifier(new SnsNotifier(ctx.clients.sns, ctx.settings.topicArn, ctx.folder)),
+    notifier: new MetricsNotifier(
+      new SnsNotifier(
+        ctx.clients.sns,
+        ctx.settings.topicArn,
+        ctx.folder,
+        new ReportLinker(ctx.clients.s3, ctx.settings.reportBucket, ctx.folder, ctx.settings.reportLinkExpiryHours, ctx.region, ctx.now),
+      ),
+    ),
     lifecycle: ctx.settings.lifecycle,
+    prices: ctx.settings.prices,
     declared: ctx.settings.declared,
     now: ctx.now,
   };

@@ -5,6 +5,10 @@ import type { LifecycleSettings } from '../engine/run/ports.js';
 import type { Declarations } from '../engine/model/plan.js';
 import { loadDjgcConfig } from '../config/djgc.js';
 import type { StoreSpec } from '../engine/types.js';
+import type { PriceSettings } from '../engine/phases/cost.js';
+
+/** A presigned link lasts at most 7 days: the longest SigV4 allows. */
+export const MAX_REPORT_LINK_HOURS = 168;
 
 /** What the three functions read from their environment (set by the CDK stack). */
 export interface PipelineSettings {
@@ -28,6 +32,10 @@ export interface PipelineSettings {
   lifecycle: LifecycleSettings;
   /** DJGC_FOREIGN_STORES, DJGC_IGNORED_SCHEMAS, DJGC_IGNORED_DATABASES (JSON objects name → reason). */
   declared: Declarations;
+  /** DJGC_PRICES: storage and request prices for the reports' cost lines. */
+  prices: PriceSettings;
+  /** DJGC_REPORT_LINK_EXPIRY_HOURS: how long the notification's presigned links last (1 to 168, default 168). */
+  reportLinkExpiryHours: number;
   /** How soon a failed shard message is delivered again. */
   retryDelaySeconds: number;
   /** Deliveries of a work message before it goes to the dead-letter queue (the queue's maxReceiveCount). */
@@ -64,6 +72,10 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSett
   const mode = env.DJGC_MODE || 'dry-run';
   if (mode !== 'dry-run' && mode !== 'collect') throw new ConfigurationError(`DJGC_MODE must be 'dry-run' or 'collect', got '${mode}'`);
   const port = env.DJGC_DB_PORT ? number(env, 'DJGC_DB_PORT', 0) : undefined;
+  const linkHours = number(env, 'DJGC_REPORT_LINK_EXPIRY_HOURS', MAX_REPORT_LINK_HOURS);
+  if (linkHours < 1 || linkHours > MAX_REPORT_LINK_HOURS) {
+    throw new ConfigurationError(`DJGC_REPORT_LINK_EXPIRY_HOURS must be from 1 to ${MAX_REPORT_LINK_HOURS} (a presigned link lasts at most 7 days), got '${linkHours}'`);
+  }
   return {
     reportBucket: required(env, 'DJGC_REPORT_BUCKET'),
     workQueueUrl: required(env, 'DJGC_WORK_QUEUE_URL'),
@@ -94,6 +106,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSett
       graceFloorHours: number(env, 'DJGC_GRACE_FLOOR_HOURS', GRACE_FLOOR_HOURS),
     },
     declared: { foreignStores: djgc.foreignStores, ignoredSchemas: djgc.ignoredSchemas, ignoredDatabases: djgc.ignoredDatabases },
+    prices: djgc.prices,
+    reportLinkExpiryHours: linkHours,
     retryDelaySeconds: number(env, 'DJGC_RETRY_DELAY_SECONDS', 60),
     maxReceiveCount: number(env, 'DJGC_MAX_RECEIVE_COUNT', 3),
   };

@@ -2,11 +2,12 @@ import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { formatBytes, formatReport, type Report } from '../engine/phases/report.js';
 import type { Notifier } from '../engine/run/ports.js';
 import type { RunFolder } from '../engine/run/run-folder.js';
+import type { ReportLinker, ReportLinks } from './report-links.js';
 
 const runStatusOf = (report: Report): 'ok' | 'partial' | 'failed' => (!report.complete ? 'partial' : report.errors > 0 ? 'failed' : 'ok');
 
 /** Subject (at most 100 characters, as SNS requires) and body of the run's one notification. */
-export function notificationOf(report: Report, folder: RunFolder): { subject: string; body: string } {
+export function notificationOf(report: Report, folder: RunFolder, links?: ReportLinks): { subject: string; body: string } {
   const status = runStatusOf(report).toUpperCase();
   const what = report.dry_run
     ? `${report.orphaned} orphaned (${formatBytes(report.orphaned_bytes)}), dry run`
@@ -18,7 +19,14 @@ export function notificationOf(report: Report, folder: RunFolder): { subject: st
       ? `Dry run: nothing was deleted. To delete these orphans, start the scanner with {"approveRun": "${report.run_id}"}.`
       : 'Collect: orphans older than the grace period were deleted after a re-check.',
     report.complete ? '' : `Shards without a result: ${report.failed_shards.join(', ')}`,
-    `Report: ${folder.reportLocation(report.run_id, 'html')} (also report.json, report.txt)`,
+    ...(links
+      ? [
+          `Report (link valid until ${links.expiresAt.toISOString()}): ${links.report}`,
+          `Run history: ${links.history}`,
+          `Run folder in the S3 console: ${links.folder}`,
+          `Stored at: ${folder.reportLocation(report.run_id, 'html')} (also report.json, report.txt); after the link expires: djgc report ${report.run_id} --bucket <report bucket>`,
+        ]
+      : [`Report: ${folder.reportLocation(report.run_id, 'html')} (also report.json, report.txt)`]),
     '',
     formatReport(report),
   ]
@@ -32,10 +40,11 @@ export class SnsNotifier implements Notifier {
     private readonly sns: SNSClient,
     private readonly topicArn: string,
     private readonly folder: RunFolder,
+    private readonly links?: ReportLinker,
   ) {}
 
   async publish(report: Report): Promise<void> {
-    const { subject, body } = notificationOf(report, this.folder);
+    const { subject, body } = notificationOf(report, this.folder, await this.links?.linksFor(report.run_id));
     await this.sns.send(
       new PublishCommand({
         TopicArn: this.topicArn,

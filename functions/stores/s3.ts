@@ -21,6 +21,8 @@ import type { DeleteFailure, DeleteOutcome, Move, MoveFailure, MoveOptions, Move
 import { AdaptiveLimit, type AdaptiveLimitState } from './limiter.js';
 import { planMoves } from './moves.js';
 import { resolveStoreEndpoint } from '../config/endpoint.js';
+import { requestMeter, requestsSince } from './request-meter.js';
+import type { StoreRequests } from '../engine/model/requests.js';
 
 export const MAX_DELETE_BATCH = 1000;
 const GIB = 1024 ** 3;
@@ -142,6 +144,8 @@ export class S3Store implements ObjectStore {
   private readonly partBytes: number;
   private readonly partConcurrency: number;
   private bucketConfirmed = false;
+  private readonly meter: StoreRequests;
+  private readonly meterAtStart: StoreRequests;
 
   constructor(spec: StoreSpec, client?: S3Client, options: S3StoreOptions = {}) {
     if (spec.protocol !== 's3') {
@@ -155,6 +159,8 @@ export class S3Store implements ObjectStore {
     this.base = location === '' ? '' : `${location}/`;
     this.description = `s3://${this.bucket}/${location}`.replace(/\/$/, '');
     this.client = client ?? createS3Client(spec);
+    this.meter = requestMeter(this.client);
+    this.meterAtStart = { ...this.meter };
     this.limit = new AdaptiveLimit({ min: options.minConcurrency ?? 1, max: options.maxConcurrency ?? 32 });
     this.multipartThreshold = checkedBytes('multipartCopyThresholdBytes', options.multipartCopyThresholdBytes ?? MAX_SINGLE_COPY_BYTES, 1, MAX_SINGLE_COPY_BYTES);
     this.partBytes = checkedBytes('multipartPartBytes', options.multipartPartBytes ?? 512 * MIB, MIN_PART_BYTES, MAX_PART_BYTES);
@@ -162,6 +168,11 @@ export class S3Store implements ObjectStore {
     if (!Number.isInteger(this.partConcurrency) || this.partConcurrency < 1) {
       throw new Error(`multipartConcurrency is ${this.partConcurrency}: use an integer of at least 1.`);
     }
+  }
+
+  /** Requests sent through this store's client since the store was made, by billing class. */
+  requestCounts(): StoreRequests {
+    return requestsSince(this.meter, this.meterAtStart);
   }
 
   /** The adaptive request limit as it stands (for reports and tests). */

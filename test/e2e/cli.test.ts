@@ -47,9 +47,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function run(program: string, args: string[], cwd: string, timeoutMs: number): Promise<Result> {
+function run(program: string, args: string[], cwd: string, timeoutMs: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { cwd, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, { cwd, env: { ...cleanEnv(), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -65,9 +65,9 @@ function run(program: string, args: string[], cwd: string, timeoutMs: number): P
 
 const djgcCommand = (args: string[]): string[] => [process.execPath, '--import', TSX, CLI, ...args];
 
-function djgc(cwd: string, args: string[], timeoutMs = 60_000): Promise<Result> {
+function djgc(cwd: string, args: string[], timeoutMs = 60_000, extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
   const [node, ...rest] = djgcCommand(args);
-  return run(node!, rest, cwd, timeoutMs);
+  return run(node!, rest, cwd, timeoutMs, extraEnv);
 }
 
 const shellQuote = (word: string): string => `'${word.replaceAll("'", "'\\''")}'`;
@@ -434,6 +434,72 @@ describe('djgc on S3 without delete permission', () => {
     const keys = (await listAllKeys(bucket.client, bucket.bucket)).map((k) => k.replace(/^dj\//, '')).sort();
     expect(keys).toEqual(allPaths);
   });
+});
+
+describe('djgc report', () => {
+  let runDir: string;
+  let runId: string;
+  let bucket: TestBucket | undefined;
+  // Several commands start at once on a machine that may be busy: generous limits, nothing depends on speed.
+  const SLOW = 180_000;
+
+  beforeAll(async () => {
+    await resetStore();
+    runDir = join(root, 'report-runs');
+    const scan = await djgc(project, ['scan', '--grace', '0', '--json', '--run-dir', runDir], SLOW);
+    expect(scan.code).toBe(0);
+    runId = (JSON.parse(scan.stdout) as { run_id: string }).run_id;
+  }, 200_000);
+
+  afterAll(async () => {
+    if (bucket) await emptyAndDeleteBucket(bucket.client, bucket.bucket);
+  });
+
+  it('prints the latest report of a local run folder as text, JSON or HTML, and refuses an unknown run with exit status 2', async () => {
+    const [text, json, html, byId, missing, both] = await Promise.all([
+      djgc(bare, ['report', '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', '--latest', '--json', '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', '--html', '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', runId, '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', '2020-01-01T00-00-00-000Z-000000', '--run-dir', runDir], SLOW),
+      djgc(bare, ['report', runId, '--latest', '--run-dir', runDir], SLOW),
+    ]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toBe(readFileSync(join(runDir, 'runs', runId, 'report.txt'), 'utf8'));
+    expect(block(text.stdout, 'Totals')).toEqual({ referenced: 36, stored: 87, orphaned: orphanPaths.length });
+    expect(text.stdout).toMatch(/^Cost \(USD; storage per month at the configured prices\):\n  Orphaned bytes:  \$0\.00\/month/m);
+    expect(text.stderr).toContain(`Report of run ${runId} in ${runDir}`);
+    expect(JSON.parse(json.stdout)).toMatchObject({ run_id: runId, orphaned: orphanPaths.length, cost: { currency: 'USD', orphaned_per_month: 0 } });
+    expect(html.stdout).toMatch(/^<!doctype html>/);
+    expect(html.stdout).toContain(`Run <code>${runId}</code>`);
+    expect(byId.stdout).toBe(text.stdout);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/run '2020-01-01T00-00-00-000Z-000000' has no report in .*: it is still running, was never reported, or the id is wrong/);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give a run id or --latest, not both');
+    const empty = await djgc(bare, ['report', '--run-dir', join(root, 'no-runs-here')], SLOW);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/no finished run in .* yet \(latest\.json is missing\)/);
+  }, 4 * SLOW);
+
+  it('prints a report from a report bucket, reached at the endpoint of AWS_ENDPOINT_URL', async () => {
+    bucket = await createBucket('djgc-cli-reports');
+    await uploadDirectory(bucket.client, bucket.bucket, runDir);
+    const aws = { AWS_ENDPOINT_URL: awsEndpoint(), AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' };
+    const [text, json, html, missing] = await Promise.all([
+      djgc(bare, ['report', '--bucket', bucket.bucket], SLOW, aws),
+      djgc(bare, ['report', runId, '--bucket', bucket.bucket, '--json'], SLOW, aws),
+      djgc(bare, ['report', '--latest', '--bucket', bucket.bucket, '--html'], SLOW, aws),
+      djgc(bare, ['report', 'nope', '--bucket', bucket.bucket], SLOW, aws),
+    ]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toBe(readFileSync(join(runDir, 'runs', runId, 'report.txt'), 'utf8'));
+    expect(text.stderr).toContain(`Report of run ${runId} in s3://${bucket.bucket}`);
+    expect(JSON.parse(json.stdout)).toMatchObject({ run_id: runId, orphaned: orphanPaths.length });
+    expect(html.stdout).toBe(readFileSync(join(runDir, 'runs', runId, 'report.html'), 'utf8'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`run 'nope' has no report in s3://${bucket.bucket}`);
+  }, 4 * SLOW);
 });
 
 describe('djgc demo', () => {

@@ -18,6 +18,7 @@ import { FIXTURE_DIR, loadGroundTruth } from '../support/fixture.js';
 import { createQueue, deleteQueues, lambdaContext, pumpQueue, receiveAll, sqsEvent, testSns, testSqs, topicWithInbox, type TestQueue } from '../support/aws.js';
 import { contentHash } from '../../functions/demo/datajoint-writer.js';
 import type { Report } from '../../functions/engine/phases/report.js';
+import { formatUsd } from '../../functions/engine/phases/cost.js';
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
@@ -187,6 +188,39 @@ describe('a scheduled run', () => {
     expect(sent[0]!.Subject).toBe('djgc OK: 27 orphaned (2.3 KiB), dry run');
     expect(sent[0]!.Message).toContain(`"approveRun": "${started.runId}"`);
 
+    // The notice's links open without AWS credentials: the report and the history through presigned GETs, the folder in the console.
+    const message = sent[0]!.Message;
+    const reportLink = /^Report \(link valid until ([^)]+)\): (\S+)$/m.exec(message);
+    expect(reportLink, message).not.toBeNull();
+    const link = new URL(reportLink![2]!);
+    expect(link.pathname).toBe(`/${reports.bucket}/runs/${started.runId}/report.html`);
+    expect(link.searchParams.get('X-Amz-Expires')).toBe('604800');
+    expect(link.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+    expect(new Date(reportLink![1]!).getTime() - Date.now()).toBeGreaterThan(6.9 * 24 * 3600_000);
+    const opened = await fetch(link);
+    expect(opened.status).toBe(200);
+    expect(opened.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await opened.text();
+    expect(html).toContain(`Run <code>${started.runId}</code>`);
+    expect(html).toContain('<h2>Cost</h2>');
+    expect(html).toContain('<a href="../../history.html">Run history</a>');
+    const historyLink = /^Run history: (\S+)$/m.exec(message)![1]!;
+    expect(new URL(historyLink).pathname).toBe(`/${reports.bucket}/history.html`);
+    const historyPage = await (await fetch(historyLink)).text();
+    expect(historyPage).toContain(`<a href="runs/${started.runId}/report.html"><code>${started.runId}</code></a>`);
+    expect(message).toContain(
+      `Run folder in the S3 console: https://console.aws.amazon.com/s3/buckets/${reports.bucket}?region=us-east-1&bucketType=general&prefix=runs%2F${started.runId}%2F&showversions=false`,
+    );
+    // Cost lines: S3 Standard prices by default, and the store requests this run made (listing pages, the versioning state).
+    expect(dry.cost.by_store).toEqual([expect.objectContaining({ store: 'main', price_per_gb_month: 0.023, orphaned_bytes: dry.orphaned_bytes })]);
+    expect(dry.cost.orphaned_per_month).toBeCloseTo((dry.orphaned_bytes / 2 ** 30) * 0.023, 12);
+    expect(dry.requests.store).toMatchObject({ list: dry.requests.list, put: 0, copy: 0, delete: 0, get: 2 });
+    expect(dry.cost.requests_total).toBeCloseTo((dry.requests.list * 0.005 + 2 * 0.0004) / 1000, 12);
+    expect(dry.store_versioning).toEqual({ main: 'unversioned' });
+    expect(message).toContain(`Orphaned bytes:  ${formatUsd(dry.cost.orphaned_per_month)}/month`);
+    const entry = await readJson<{ run_id: string; status: string }>(reports.client, reports.bucket, `index/${started.runId}.json`);
+    expect(entry).toMatchObject({ run_id: started.runId, status: 'complete', dry_run: true, orphaned: 27 });
+
     const approval = (await invoke(scanner, { approveRun: started.runId }, 'scanner')) as { status: string; runId: string };
     expect(approval).toMatchObject({ status: 'started', approvedRun: started.runId, dryRun: false });
     await drain();
@@ -194,6 +228,14 @@ describe('a scheduled run', () => {
     expect(approved).toMatchObject({ dry_run: false, complete: true, errors: 0, orphaned: 27, deleted: 27, approved_run: started.runId });
     expect(approved.requests.list).toBe(0);
     expect(await storeKeys()).toEqual(kept);
+    // The approval deleted in batches (DELETE, free) after checking each listed object (HEAD), and freed what it deleted.
+    expect(approved.requests.store.delete).toBeGreaterThan(0);
+    expect(approved.requests.store.head).toBeGreaterThanOrEqual(27);
+    expect(approved.bytes_freed).toBe(dry.orphaned_bytes);
+    expect(approved.cost.freed_per_month).toBeCloseTo((dry.orphaned_bytes / 2 ** 30) * 0.023, 12);
+    const history = await (await reports.client.send(new GetObjectCommand({ Bucket: reports.bucket, Key: 'history.html' }))).Body!.transformToString();
+    expect(history).toContain(approval.runId);
+    expect(history).toContain(started.runId);
   });
 
   it('counts right when a shard message is delivered twice', async () => {

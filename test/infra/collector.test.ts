@@ -122,3 +122,31 @@ describe('foreign stores and ignored schemas', () => {
     expect(JSON.parse(env).filepath_default).toBe('cold');
   });
 });
+
+describe('report links and prices', () => {
+  it('hands the link expiry and the prices to every function, and refuses an expiry past 7 days or a negative price', () => {
+    const app = newApp();
+    const stack = new Stack(app, 'Priced');
+    const gc = new DjgcCollector(stack, 'Gc', {
+      stores: STORES,
+      database: { secretArn: SECRET_ARN },
+      reportLinkExpiryHours: 24,
+      prices: { storage: { main: 0.0125 }, requests: { list: 0.0054 } },
+    });
+    const template = Template.fromStack(stack);
+    const functions = template.findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: { DJGC_REPORT_BUCKET: {} } } },
+    }) as Resources;
+    const variables = Object.values(functions).map((f) => (f.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables);
+    expect(variables).toHaveLength(3);
+    for (const v of variables) {
+      expect(v.DJGC_REPORT_LINK_EXPIRY_HOURS).toBe('24');
+      expect(JSON.parse(v.DJGC_PRICES as string)).toEqual({ storage: { main: 0.0125 }, requests: { list: 0.0054 } });
+    }
+    expect(gc.settings.reportLinkExpiryHours).toBe(24);
+    const other = new Stack(newApp(), 'Bad');
+    expect(() => new DjgcCollector(other, 'A', { stores: STORES, database: { secretArn: SECRET_ARN }, reportLinkExpiryHours: 169 })).toThrow(/reportLinkExpiryHours .*168.*7 days/);
+    expect(() => new DjgcCollector(other, 'B', { stores: STORES, database: { secretArn: SECRET_ARN }, prices: { storage: { main: -1 } } })).toThrow(/prices\.storage\.main must be a non-negative number/);
+    expect(() => new DjgcCollector(other, 'C', { stores: STORES, database: { secretArn: SECRET_ARN }, prices: { requests: { lists: 1 } as never } })).toThrow(/prices\.requests\.lists is not a request class/);
+  });
+});

@@ -97,8 +97,10 @@ describe('docs/deploy.md', () => {
       notificationEmails: 'ops@lab.org',
       schemas: 'lab',
       removal: 'delete',
+      storagePrices: '{"main":0.0125}',
+      requestPrices: '{"list":0.0054}',
     };
-    const numbers = new Set(['databasePort', 'graceHours', 'graceFloorHours', 'retentionHours', 'orphanFractionPercent', 'missedRunHours', 'workerConcurrency', 'reportRetentionDays', 'runTimeoutMinutes', 'cooldownMinutes']);
+    const numbers = new Set(['databasePort', 'graceHours', 'graceFloorHours', 'retentionHours', 'orphanFractionPercent', 'missedRunHours', 'workerConcurrency', 'reportRetentionDays', 'runTimeoutMinutes', 'cooldownMinutes', 'reportLinkExpiryHours']);
     const value = (key: ContextKey): string => sample[key] ?? (numbers.has(key) || /MiB$/.test(key) ? '7' : `value-of-${key}`);
     const { props } = appConfig(value, {});
     for (const key of CONTEXT_KEYS) {

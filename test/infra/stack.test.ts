@@ -415,7 +415,7 @@ describe('IAM', () => {
     const template = Template.fromStack(stack);
     const reporterWrites = [
       'history.html',
-      'index.json',
+      'index/*',
       'latest.json',
       'locks/*',
       'runs/*/failed/*',
@@ -427,7 +427,7 @@ describe('IAM', () => {
     const expected = {
       scanner: {
         writes: [...reporterWrites, 'runs/*/approved.json', 'runs/*/plan.json', 'runs/*/refs/*'].sort(),
-        reads: ['index.json', 'locks/*', 'runs/*'],
+        reads: ['index/*', 'locks/*', 'runs/*'],
       },
       worker: {
         writes: [
@@ -442,7 +442,7 @@ describe('IAM', () => {
         ],
         reads: ['runs/*'],
       },
-      reporter: { writes: reporterWrites, reads: ['index.json', 'locks/*', 'runs/*'] },
+      reporter: { writes: reporterWrites, reads: ['index/*', 'locks/*', 'runs/*'] },
     };
     for (const [name, access] of Object.entries(expected)) {
       const statements = roleStatements(stack, collector[name as 'scanner'], template);

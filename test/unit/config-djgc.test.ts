@@ -50,6 +50,7 @@ describe('djgc.json', () => {
       ignoredSchemas: valid.ignored_schemas,
       ignoredDatabases: valid.ignored_databases,
       source: path,
+      prices: {},
       origins: { foreignStores: path, ignoredSchemas: path, ignoredDatabases: path },
     });
   });
@@ -87,7 +88,7 @@ describe('djgc.json', () => {
   it('refuses an unknown key, naming it and the known keys', () => {
     const path = write('djgc.json', { foreign_store: { local: 'x' } });
 
-    expect(loadError()).toBe(`${path}: unknown key "foreign_store" (did you mean "foreign_stores"?); known keys: foreign_stores, ignored_schemas, ignored_databases.`);
+    expect(loadError()).toBe(`${path}: unknown key "foreign_store" (did you mean "foreign_stores"?); known keys: foreign_stores, ignored_schemas, ignored_databases, prices.`);
   });
 
   it('refuses a file that is not JSON or not an object', () => {
@@ -113,6 +114,7 @@ describe('DJGC_FOREIGN_STORES, DJGC_IGNORED_SCHEMAS, DJGC_IGNORED_DATABASES', ()
       ignoredSchemas: valid.ignored_schemas,
       ignoredDatabases: {},
       source: path,
+      prices: {},
       origins: { foreignStores: 'DJGC_FOREIGN_STORES', ignoredSchemas: path, ignoredDatabases: 'DJGC_IGNORED_DATABASES' },
     });
   });
@@ -157,5 +159,19 @@ describe('a foreign store that is also configured', () => {
     const djConfig = loadDjConfig({ cwd: project, env: { DJ_STORES: '{"main": {"protocol": "file", "location": "/m"}}' }, secretsDir: join(project, 'none') });
 
     expect(loadDjgcConfig({ cwd: project, env: {}, djConfig }).foreignStores).toEqual({ local: 'lab B' });
+  });
+});
+
+describe('prices for the cost lines', () => {
+  it('are read from "prices" in djgc.json, replaced by DJGC_PRICES, and a wrong price is refused naming it', () => {
+    const path = write('djgc.json', { prices: { storage: { main: 0.0125, local: 0 }, requests: { list: 0.0054 } } });
+    expect(loadDjgcConfig({ cwd: project, env: {} }).prices).toEqual({ storage: { main: 0.0125, local: 0 }, requests: { list: 0.0054 } });
+    expect(loadDjgcConfig({ cwd: project, env: { DJGC_PRICES: '{"storage": {"main": 0.02}}' } }).prices).toEqual({ storage: { main: 0.02 } });
+
+    write('djgc.json', { prices: { storage: { main: -1 } } });
+    expect(loadError()).toMatch(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(prices\\): prices\\.storage\\.main: `));
+    write('djgc.json', { prices: { requests: { lists: 1 } } });
+    expect(loadError()).toMatch(/prices\.requests: Unrecognized key: "lists"/);
+    expect(loadError({ DJGC_PRICES: '{"storage": ' })).toMatch(/^DJGC_PRICES is not valid JSON/);
   });
 });

@@ -1,4 +1,5 @@
 import type { Section } from './plan.js';
+import type { StoreRequests } from './requests.js';
 
 /** Counts for one slice of the store (a table, a schema, a shard, the run). */
 export interface Tally {
@@ -86,7 +87,14 @@ export interface ShardResult {
   orphanDigest?: string;
   /** Whether the database showed its open write transactions (false: only quarantine and retention protect). */
   transactionsVisible?: boolean;
+  /** Requests the shard's store client made, by billing class (absent: not counted). A shard resumed after a crash counts its last attempt. */
+  storeRequests?: StoreRequests;
+  /** The store's versioning state when the shard finished: on a versioned bucket a delete leaves a noncurrent version, still billed. */
+  storeVersioning?: StoreVersioning;
 }
+
+/** `unknown`: the state could not be read (the shard's result says why in its warnings). */
+export type StoreVersioning = 'unversioned' | 'enabled' | 'suspended' | 'unknown';
 
 /** One line of a quarantine record (`quarantined/<shard>/<n>.json`): what was moved where, and what was open then. */
 export interface QuarantineRecord {

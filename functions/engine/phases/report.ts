@@ -1,5 +1,8 @@
 import { addTally, emptyTally, type ShardResult, type Tally } from '../model/results.js';
 import type { ColumnSummary, Declarations, RootPlan, ShardPlan } from '../model/plan.js';
+import { addRequests, noRequests, type StoreRequests } from '../model/requests.js';
+import type { StoreVersioning } from '../model/results.js';
+import { costOf, formatUsd, type CostSummary, type PriceSettings, type StoreBytes } from './cost.js';
 
 export interface SchemaBreakdown extends Tally {
   tables: Record<string, Tally>;
@@ -41,6 +44,7 @@ export interface Report {
   orphaned: number;
   orphaned_bytes: number;
   deleted: number;
+  /** Bytes no longer stored: deleted objects' sizes, except on a versioned bucket (see `noncurrent_version_bytes`). */
   bytes_freed: number;
   /** How many problems the run had (DataJoint's count); each is described in `scan_errors`. */
   errors: number;
@@ -74,6 +78,14 @@ export interface Report {
   transactions_visible: boolean | null;
   removal: 'quarantine' | 'delete';
   retention_hours: number;
+  /** Sizes of every object deleted for good, versioned buckets included. */
+  bytes_deleted: number;
+  /** Of `bytes_deleted`, what was deleted on a versioned bucket: still stored (and billed) as noncurrent versions until a lifecycle rule expires them. */
+  noncurrent_version_bytes: number;
+  /** Store name → versioning state of its bucket when the run worked on it (`unversioned` for a directory). */
+  store_versioning: Record<string, StoreVersioning>;
+  /** Monthly storage price of the orphaned and freed bytes, and the price of this run's store requests. */
+  cost: CostSummary;
 
   run_id: string;
   started_at: string;
@@ -104,7 +116,8 @@ export interface Report {
   columns: ColumnSummary[];
   shards: ShardSummary[];
   timings_ms: Record<string, number>;
-  requests: { list: number; delete: number; recheck: number; column_reads: number };
+  /** list, delete: listing pages and purge delete calls; recheck: database re-checks; column_reads: columns streamed; store: every store request by billing class. */
+  requests: { list: number; delete: number; recheck: number; column_reads: number; store: StoreRequests };
   orphan_lists: string[];
   /** Set when this run deleted an earlier dry run's reviewed orphans. */
   approved_run?: string;
@@ -135,7 +148,11 @@ export interface ReportInput {
   removal: 'quarantine' | 'delete';
   retentionHours: number;
   approvedRun?: string;
+  /** Storage and request prices; defaults for anything not given. */
+  prices?: PriceSettings;
 }
+
+const keepsVersions = (state: StoreVersioning | undefined): boolean => state === 'enabled' || state === 'suspended';
 
 export function buildReport(input: ReportInput): Report {
   const hash = emptyTally();
@@ -144,7 +161,10 @@ export function buildReport(input: ReportInput): Report {
   const referencePaths = { hash: 0, schema: 0 };
   let transactionsVisible: boolean | null = null;
   const bySchema: Record<string, SchemaBreakdown> = {};
-  const requests = { list: 0, delete: 0, recheck: 0, column_reads: input.columns.length };
+  const requests = { list: 0, delete: 0, recheck: 0, column_reads: input.columns.length, store: noRequests() };
+  const storeBytes = new Map<string, StoreBytes>();
+  const versioning: Record<string, StoreVersioning> = {};
+  for (const root of input.roots) storeBytes.set(root.store, { store: root.store, root: root.root, orphanedBytes: 0, freedBytes: 0, noncurrentBytes: 0 });
   const errors = [...input.planErrors];
   let skipped = 0;
   let outside = 0;
@@ -162,6 +182,13 @@ export function buildReport(input: ReportInput): Report {
     requests.list += result.requests.list;
     requests.delete += result.requests.delete;
     requests.recheck += result.requests.recheck;
+    addRequests(requests.store, result.storeRequests);
+    const bytes = storeBytes.get(result.store) ?? { store: result.store, root: result.root, orphanedBytes: 0, freedBytes: 0, noncurrentBytes: 0 };
+    storeBytes.set(result.store, bytes);
+    bytes.orphanedBytes += result.totals.orphanedBytes;
+    if (keepsVersions(result.storeVersioning)) bytes.noncurrentBytes += result.totals.bytesFreed;
+    else bytes.freedBytes += result.totals.bytesFreed;
+    if (result.storeVersioning && versioning[result.store] !== 'enabled') versioning[result.store] = result.storeVersioning;
     skipped += result.skipped;
     outside += result.outsideScope;
     errors.push(...result.errors);
@@ -173,6 +200,9 @@ export function buildReport(input: ReportInput): Report {
   }
   for (const [shardId, reason] of failed) errors.push(`shard ${shardId} did not finish: ${reason}`);
   const total = addTally(addTally(addTally(emptyTally(), hash), schema), purge);
+  const stores = [...storeBytes.values()];
+  const noncurrent = stores.reduce((n, s) => n + s.noncurrentBytes, 0);
+  const warnings = [...input.planWarnings, ...versioningWarnings(versioning, input.dryRun)];
 
   return {
     hash_referenced: referencePaths.hash,
@@ -189,7 +219,7 @@ export function buildReport(input: ReportInput): Report {
     orphaned: total.orphaned,
     orphaned_bytes: total.orphanedBytes,
     deleted: total.deleted,
-    bytes_freed: total.bytesFreed,
+    bytes_freed: total.bytesFreed - noncurrent,
     errors: errors.length,
     dry_run: input.dryRun,
     hash_paths_referenced: referencePaths.hash,
@@ -210,6 +240,10 @@ export function buildReport(input: ReportInput): Report {
     transactions_visible: transactionsVisible,
     removal: input.removal,
     retention_hours: input.retentionHours,
+    bytes_deleted: total.bytesFreed,
+    noncurrent_version_bytes: noncurrent,
+    store_versioning: versioning,
+    cost: costOf(stores, requests.store, input.prices),
     run_id: input.runId,
     started_at: input.startedAt.toISOString(),
     finished_at: input.finishedAt.toISOString(),
@@ -234,7 +268,7 @@ export function buildReport(input: ReportInput): Report {
       ignored_schemas: input.declared.ignoredSchemas,
       ignored_databases: input.declared.ignoredDatabases,
     },
-    warnings: input.planWarnings,
+    warnings,
     by_schema: bySchema,
     columns: input.columns,
     shards: input.results.map((r) => ({
@@ -254,6 +288,23 @@ export function buildReport(input: ReportInput): Report {
   };
 }
 
+/** What a versioned (or unreadable) bucket means for the bytes a run frees. */
+function versioningWarnings(versioning: Record<string, StoreVersioning>, dryRun: boolean): string[] {
+  const warnings: string[] = [];
+  for (const [store, state] of Object.entries(versioning).sort(([a], [b]) => a.localeCompare(b))) {
+    if (state === 'enabled' || state === 'suspended') {
+      warnings.push(
+        `store '${store}' is a bucket with versioning ${state}: ${dryRun ? 'deleting' : 'what this run deleted or moved'} leaves noncurrent versions that are ` +
+          'still stored and billed until a lifecycle rule expires them (NoncurrentVersionExpiration, see docs/deploy.md); they are counted in ' +
+          'noncurrent_version_bytes, not bytes_freed',
+      );
+    } else if (state === 'unknown') {
+      warnings.push(`the versioning state of store '${store}' could not be read: if its bucket keeps versions, bytes_freed overstates what was freed`);
+    }
+  }
+  return warnings;
+}
+
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = bytes;
@@ -263,6 +314,23 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** The cost lines of the text report (and of the notification). */
+export function formatCost(report: Report): string[] {
+  const { cost } = report;
+  const r = cost.requests;
+  const lines = ['Cost (USD; storage per month at the configured prices):'];
+  lines.push(`  Orphaned bytes:  ${formatUsd(cost.orphaned_per_month)}/month${report.dry_run ? ' (saved by collecting them)' : ''}`);
+  lines.push(`  Freed this run:  ${formatUsd(cost.freed_per_month)}/month`);
+  if (cost.noncurrent_per_month > 0) lines.push(`  Still billed as noncurrent versions: ${formatUsd(cost.noncurrent_per_month)}/month`);
+  for (const s of cost.by_store) {
+    lines.push(`    ${s.store}: ${formatBytes(s.orphaned_bytes)} orphaned, ${formatBytes(s.freed_bytes)} freed at ${formatUsd(s.price_per_gb_month)}/GB-month`);
+  }
+  lines.push(
+    `  This run's store requests: ${formatUsd(cost.requests_total)} (${r.list} LIST, ${r.put} PUT, ${r.copy} COPY, ${r.get} GET, ${r.head} HEAD, ${r.delete} DELETE)`,
+  );
+  return lines;
 }
 
 /** A plain-text rendering in the spirit of DataJoint's `format_stats`. */
@@ -307,6 +375,11 @@ export function formatReport(report: Report): string {
     if (report.delete_failed > 0) lines.push(`  Could not delete: ${n(report.delete_failed)}`);
   }
   if (report.skipped_non_objects > 0) lines.push(`  Left alone (temporary uploads, stray names): ${n(report.skipped_non_objects)}`);
+  if (report.noncurrent_version_bytes > 0) {
+    lines.push(`  Still stored as noncurrent versions (versioned bucket): ${formatBytes(report.noncurrent_version_bytes)}`);
+  }
+  lines.push('');
+  lines.push(...formatCost(report));
 
   const schemas = Object.entries(report.by_schema).sort(([a], [b]) => a.localeCompare(b));
   if (schemas.length > 0) {

@@ -3,6 +3,7 @@ import type { Report } from '../phases/report.js';
 import type { RunObserver } from '../model/events.js';
 import type { Declarations } from '../model/plan.js';
 import type { RunFolder } from './run-folder.js';
+import type { PriceSettings } from '../phases/cost.js';
 
 /** Hands shards to workers and tells the reporter when a shard is done (SQS on AWS, memory locally). */
 export interface WorkQueue {
@@ -46,4 +47,6 @@ export interface EngineDependencies {
   /** Whether the process that holds a lock still runs (locally; absent on AWS, where locks time out). */
   holderAlive?: (holder: { host: string; pid: number }) => boolean;
   observe?: RunObserver;
+  /** Storage and request prices for the report's cost lines; defaults (S3 Standard, us-east-1) for what is not given. */
+  prices?: PriceSettings;
 }

@@ -4,6 +4,8 @@ import { buildReport, formatReport, MAX_LISTED_PATHS, type Report, type ReportIn
 import type { Orphan } from '../model/results.js';
 import { compareBytes } from '../model/byte-order.js';
 import { renderReportHtml } from '../phases/report-html.js';
+import { renderHistoryHtml } from '../phases/history-html.js';
+import { HISTORY_RUNS, indexEntryOf } from '../phases/history.js';
 import type { EngineDependencies } from './ports.js';
 import { isActive, releaseRunLock } from './lock.js';
 import { lockLimits } from './scanner.js';
@@ -16,7 +18,7 @@ export interface RunStatus {
 }
 
 /** What the reporter needs: no database and no store (on AWS it runs outside the database's network). */
-export type ReporterDependencies = Pick<EngineDependencies, 'folder' | 'notifier' | 'lifecycle' | 'now' | 'holderAlive'>;
+export type ReporterDependencies = Pick<EngineDependencies, 'folder' | 'notifier' | 'lifecycle' | 'now' | 'holderAlive' | 'prices'>;
 
 export async function runStatus(deps: Pick<EngineDependencies, 'folder'>, plan: RunPlan): Promise<RunStatus> {
   const status: RunStatus = { results: [], failed: [], pending: [] };
@@ -51,12 +53,31 @@ export async function reportRun(
     const status = await runStatus(deps, plan);
     if (status.pending.length > 0 && !options.timedOut) return null;
     report = buildRunReport(deps, plan, status, options.timedOut, await orphanPathsOf(deps, plan, status.results));
-    await deps.folder.writeReport(report, formatReport(report), renderReportHtml(report));
+    await deps.folder.writeReport(report, formatReport(report), renderReportHtml(report, deps.folder.historyFromReport()));
     await deps.folder.writeLatest(report);
   }
+  // Also when the report was there already: a reporter stopped right after report.json left no entry.
+  await recordInHistory(deps, report);
   if (await deps.folder.claimNotification(runId, deps.now())) await deps.notifier.publish(report);
   await releaseRunLock(deps.folder, runId, deps.now());
   return report;
+}
+
+/**
+ * Add the run to the run index (one object per run, written once) and rebuild the history page
+ * from the index. Two reporters finishing at once each write their own entry; the page each
+ * writes is read back from the index after its own entry, and is rebuilt once more if an entry
+ * appeared meanwhile, so the later page holds both runs.
+ */
+async function recordInHistory(deps: Pick<ReporterDependencies, 'folder'>, report: Report): Promise<void> {
+  if (!(await deps.folder.writeIndexEntry(indexEntryOf(report, deps.folder.reportPath(report.run_id))))) return;
+  let entries = await deps.folder.readIndex(HISTORY_RUNS);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await deps.folder.writeHistory(renderHistoryHtml(entries, deps.folder.description));
+    const again = await deps.folder.readIndex(HISTORY_RUNS);
+    if (again.map((e) => e.run_id).join() === entries.map((e) => e.run_id).join()) return;
+    entries = again;
+  }
 }
 
 /** The orphaned paths of the run's complete listings, sorted, each list cut at MAX_LISTED_PATHS. */
@@ -104,6 +125,7 @@ function buildRunReport(deps: ReporterDependencies, plan: RunPlan, status: RunSt
     orphanPaths,
     removal: plan.options.removal,
     retentionHours: plan.options.retentionHours,
+    ...(deps.prices ? { prices: deps.prices } : {}),
     ...(plan.approvedRun ? { approvedRun: plan.approvedRun } : {}),
   });
   report.timings_ms.report = performance.now() - started;

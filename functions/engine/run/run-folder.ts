@@ -1,6 +1,7 @@
 import type { Approval, RunLock, RunPlan, ShardFailure } from '../model/plan.js';
 import type { BatchJournal, QuarantineRecord, ShardResult } from '../model/results.js';
 import type { Report } from '../phases/report.js';
+import type { IndexEntry } from '../phases/history.js';
 import { ConfigurationError } from '../model/errors.js';
 
 /**
@@ -48,6 +49,11 @@ const layout = {
   report: (runId: string, ext: 'json' | 'txt' | 'html') => `runs/${runId}/report.${ext}`,
   notified: (runId: string) => `runs/${runId}/notified`,
   latest: () => 'latest.json',
+  index: () => 'index/',
+  indexEntry: (runId: string) => `index/${runId}.json`,
+  history: () => 'history.html',
+  /** From a run's report.html back to the folder's root, where history.html is. */
+  fromReportToRoot: () => '../../',
   locks: () => 'locks/',
   lock: (runId: string) => `locks/${runId}.json`,
   lockGuard: () => 'locks/guard',
@@ -184,6 +190,64 @@ export class RunFolder {
   async writeLatest(report: Report): Promise<void> {
     const latest = { run_id: report.run_id, finished_at: report.finished_at, report: layout.report(report.run_id, 'json') };
     await this.storage.writeText(layout.latest(), JSON.stringify(latest, null, 2));
+  }
+
+  /** A report as written: `report.json`, `.txt` or `.html`; null when the run has none (not reported, or no such run). */
+  readReportFile(runId: string, ext: 'json' | 'txt' | 'html'): Promise<string | null> {
+    return this.storage.readText(layout.report(runId, ext));
+  }
+
+  /** The run id `latest.json` names, or null before the first report. */
+  async latestRunId(): Promise<string | null> {
+    return (await this.readJson<{ run_id: string }>(layout.latest()))?.run_id ?? null;
+  }
+
+  /** Where a run's report is, relative to the folder's root (links from the history page). */
+  reportPath(runId: string, ext: 'json' | 'txt' | 'html' = 'html'): string {
+    return layout.report(runId, ext);
+  }
+
+  /** Where the history page is, relative to the folder's root. */
+  historyPath(): string {
+    return layout.history();
+  }
+
+  /** Where the run's files are, relative to the folder's root, ending in `/`. */
+  runPath(runId: string): string {
+    return `${layout.run(runId)}/`;
+  }
+
+  /** The history page as seen from a run's report.html. */
+  historyFromReport(): string {
+    return `${layout.fromReportToRoot()}${layout.history()}`;
+  }
+
+  /**
+   * One object per finished run, written once (a second writer of the same run changes nothing):
+   * O(1) per run, and two reporters of different runs never write the same key. True when this
+   * call wrote it.
+   */
+  writeIndexEntry(entry: IndexEntry): Promise<boolean> {
+    return this.storage.writeText(layout.indexEntry(entry.run_id), JSON.stringify(entry), { ifAbsent: true });
+  }
+
+  /** The last `limit` finished runs, oldest first (run ids start with their start time, so they sort by it). */
+  async readIndex(limit: number): Promise<IndexEntry[]> {
+    const paths = (await this.storage.list(layout.index())).filter((p) => p.endsWith('.json')).sort();
+    const entries: IndexEntry[] = [];
+    for (const path of paths.slice(-limit)) {
+      const entry = await this.readJson<IndexEntry>(path);
+      if (entry) entries.push(entry);
+    }
+    return entries;
+  }
+
+  async writeHistory(html: string): Promise<void> {
+    await this.storage.writeText(layout.history(), html);
+  }
+
+  readHistory(): Promise<string | null> {
+    return this.storage.readText(layout.history());
   }
 
   async readLocks(): Promise<RunLock[]> {

@@ -8,6 +8,7 @@ import { listShard, newResult, readApprovedList, type SweepContext } from '../ph
 import { removeOrphans, type TransactionWatch } from '../phases/removal.js';
 import { purgeQuarantine } from '../phases/purge.js';
 import { makeRecheck } from '../phases/recheck.js';
+import { recordStoreFacts } from '../phases/store-facts.js';
 import type { EngineDependencies } from './ports.js';
 
 const REMOVAL_CONCURRENCY = 2;
@@ -73,6 +74,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
         result,
       );
     }
+    await recordStoreFacts(ctx.store, result);
     await deps.folder.writeShardResult(plan.runId, result);
     observe({ type: 'shard-listed', shard: shardId, orphans: 0 });
     observe({ type: 'shard-done', shard: shardId });
@@ -122,6 +124,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
       result.timings.deleteMs = now() - removalStarted;
     }
   }
+  await recordStoreFacts(ctx.store, result);
   await deps.folder.writeShardResult(plan.runId, result);
   observe({ type: 'shard-done', shard: shardId });
   return result;
