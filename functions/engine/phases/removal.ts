@@ -52,6 +52,7 @@ class StopRemoval extends Error {}
 type JournalRow = BatchJournal['rows'][number];
 
 const POLL_MS = [200, 500, 1000, 2000, 5000];
+const MAX_CLEARING_ROUNDS = 1000;
 
 /**
  * Wait until no transaction of `snapshot` is open any more. Returns false when some still are
@@ -84,7 +85,8 @@ export interface Clearance {
  */
 export async function clearWriters(watch: TransactionWatch, waitSeconds: number, now: () => Date): Promise<Clearance> {
   const deadline = now().getTime() + waitSeconds * 1000;
-  for (;;) {
+  // Also bounded in rounds, should the clock not move (each round waits at least one poll).
+  for (let round = 0; round < MAX_CLEARING_ROUNDS; round++) {
     const snapshot = await watch.open();
     if (!snapshot.visible || snapshot.ids.length === 0) return { cleared: true, open: [] };
     const left = Math.max(0, (deadline - now().getTime()) / 1000);
@@ -92,6 +94,7 @@ export async function clearWriters(watch: TransactionWatch, waitSeconds: number,
     if (!watch.quietPoint) return { cleared: true, open: [] };
     if (now().getTime() >= deadline) return { cleared: false, open: (await watch.open()).ids };
   }
+  return { cleared: false, open: (await watch.open()).ids };
 }
 
 /**
