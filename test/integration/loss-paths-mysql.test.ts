@@ -263,18 +263,13 @@ describe('1. rows in open transactions (deduplicated re-use), MariaDB', () => {
           rechecked = true;
           return found;
         },
-        // djgc has re-checked and listed the first writer: while it waits, the second writes its row and the first ends.
-        openWriteTransactions: async () => {
-          const snapshot = await catalog.openWriteTransactions();
-          if (rechecked && !second && snapshot.ids.some((id) => id.startsWith(`${firstThread}@`))) {
-            second = await openWriter(url, db!, reused);
-            await first.query('COMMIT');
-          }
-          return snapshot;
-        },
         stillOpen: async (snapshot) => {
           const open = await catalog.stillOpen(snapshot);
-          if (second && filesAtCommit === undefined && open.some((id) => id.startsWith(`${second!.thread}@`))) await commitSecond();
+          if (rechecked && !second && snapshot.ids.some((id) => id.startsWith(`${firstThread}@`))) {
+            // djgc has re-checked and waits for the first writer: meanwhile the second writes its row, then the first ends.
+            second = await openWriter(url, db!, reused);
+            await first.query('COMMIT');
+          } else if (second && filesAtCommit === undefined && snapshot.ids.some((id) => id.startsWith(`${second!.thread}@`))) await commitSecond();
           return open;
         },
       });

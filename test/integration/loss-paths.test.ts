@@ -180,15 +180,15 @@ describe('1. rows in open transactions (deduplicated re-use)', () => {
         rechecked = true;
         return found;
       },
-      // The writer commits once djgc has re-checked and listed the open transactions: djgc must wait for it.
-      openWriteTransactions: async () => {
-        const snapshot = await catalog.openWriteTransactions();
-        if (rechecked && filesAtCommit === undefined) {
-          sawWriter = snapshot.ids.some((id) => id.startsWith(`${pid}:`));
+      // The writer commits once djgc, having re-checked, waits for it.
+      stillOpen: async (snapshot) => {
+        const open = await catalog.stillOpen(snapshot);
+        if (rechecked && filesAtCommit === undefined && snapshot.ids.some((id) => id.startsWith(`${pid}:`))) {
+          sawWriter = true;
           filesAtCommit = await filesBelow(dir);
           await writer.query('COMMIT');
         }
-        return snapshot;
+        return open;
       },
     });
     try {
@@ -261,19 +261,14 @@ describe('1. rows in open transactions (deduplicated re-use)', () => {
         rechecked = true;
         return found;
       },
-      // djgc has re-checked and listed the first writer: while it waits, the second writes its row and the first ends.
-      openWriteTransactions: async () => {
-        const snapshot = await catalog.openWriteTransactions();
-        if (rechecked && !second && snapshot.ids.some((id) => id.startsWith(`${firstPid}:`))) {
-          second = await openWriter(reused);
-          await first.query('COMMIT');
-        }
-        return snapshot;
-      },
-      // The second commits once djgc waits for it too.
       stillOpen: async (snapshot) => {
         const open = await catalog.stillOpen(snapshot);
-        if (second && filesAtCommit === undefined && open.some((id) => id.startsWith(`${second!.pid}:`))) {
+        if (rechecked && !second && snapshot.ids.some((id) => id.startsWith(`${firstPid}:`))) {
+          // djgc has re-checked and waits for the first writer: meanwhile the second writes its row, then the first ends.
+          second = await openWriter(reused);
+          await first.query('COMMIT');
+        } else if (second && filesAtCommit === undefined && snapshot.ids.some((id) => id.startsWith(`${second!.pid}:`))) {
+          // The second commits once djgc waits for it too.
           filesAtCommit = await filesBelow(dir);
           await second.writer.query('COMMIT');
         }
@@ -293,6 +288,42 @@ describe('1. rows in open transactions (deduplicated re-use)', () => {
     } finally {
       await first.end();
       await second?.writer.end();
+    }
+  });
+});
+
+describe('1b. a writer in the last re-check itself (PostgreSQL)', () => {
+  // djgc lost data here when the last re-check followed a moment with no write transaction open:
+  // a writer that began after that moment and wrote its row before the re-check read the table
+  // was invisible to it (not committed yet) and in no list, and committed before the object moved.
+  it('Given no write transaction open, When one begins while djgc takes its last look, writes a row re-using an old hash object before the last re-check reads the table, and commits right after it, Then the object never leaves its path and is saved by the re-check', async () => {
+    const w = new DataJointWriter(dir);
+    await table(sql, 'lab', 't', { h: ':<blob@main>:' });
+    const reused = await w.hashObject('lab', 'deduplicated content, written during the last look', OLD);
+    const writer = client(db.url);
+    await writer.connect();
+    let wrote = false;
+    let filesAtCommit: string[] | undefined;
+    const watched = intercept(catalog, {
+      findReferences: async (column, candidates, options) => {
+        if (!options?.inFlight || wrote) return catalog.findReferences(column, candidates, options);
+        wrote = true;
+        await writer.query('BEGIN');
+        await writer.query('INSERT INTO lab.t (id, h) VALUES (1, $1)', [JSON.stringify(reused)]);
+        const found = await catalog.findReferences(column, candidates, options);
+        filesAtCommit = await filesBelow(dir);
+        await writer.query('COMMIT');
+        return found;
+      },
+    });
+    try {
+      const { report } = await collect({ catalog: watched, stores: store(), openStore: recording });
+      expect(wrote, 'the writer must have written during the last re-check').toBe(true);
+      expect(filesAtCommit, 'the object must be at its path when the row commits').toContain(pathOf(reused));
+      await expectSurvived(pathOf(reused));
+      expect(report).toMatchObject({ orphaned: 1, saved_by_recheck: 1, deleted: 0 });
+    } finally {
+      await writer.end();
     }
   });
 });
