@@ -42,6 +42,7 @@ export interface CycleOutcome {
 export interface CollectorSettings {
   graceMs: number;
   retentionMs: number;
+  transactionWaitMs: number;
 }
 
 /**
@@ -53,6 +54,7 @@ function collectOptions(settings: CollectorSettings): RunOptions {
     ...DEFAULT_RUN_OPTIONS,
     mode: 'collect',
     graceHours: settings.graceMs / 3_600_000,
+    transactionWaitSeconds: settings.transactionWaitMs / 1000,
     concurrency: 2,
     ...({ removal: 'quarantine', retentionHours: settings.retentionMs / 3_600_000 } as Record<string, unknown>),
   } as RunOptions;
@@ -168,6 +170,7 @@ export async function collectWithCommand(
   const args = [
     '--import', TSX, CLI, 'collect', '--confirm',
     '--grace', `${Math.round(settings.graceMs / 1000)}s`, '--grace-floor', '0',
+    '--transaction-wait', `${Math.max(1, Math.round(settings.transactionWaitMs / 1000))}s`,
     ...retention,
     '--json', '--verbose', '--no-progress', '--run-dir', runDir,
   ];

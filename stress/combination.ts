@@ -90,7 +90,7 @@ export async function runCombination(
     const project = join(work, 'project');
     await writeProject(project, db, store);
     const runDir = join(work, 'runs');
-    const settings = { graceMs: config.graceMs, retentionMs: config.retentionMs };
+    const settings = { graceMs: config.graceMs, retentionMs: config.retentionMs, transactionWaitMs: config.transactionWaitMs };
 
     const writers = new Writers(db, store, ledger, { writersPerKind: config.writersPerKind, maxHoldMs: config.maxHoldMs, graceMs: config.graceMs, targetRows: config.targetRows }, () => stopWriters);
     result.writers = writers.stats;

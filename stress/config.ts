@@ -19,6 +19,8 @@ export interface StressConfig {
   targetRows: number;
   /** Longest time a writer holds its transaction open, in ms. */
   maxHoldMs: number;
+  /** How long a removal batch waits for write transactions to clear before keeping its objects (the collect's `transactionWaitSeconds`), in ms. */
+  transactionWaitMs: number;
   /** Every n-th cycle runs the djgc command in a child process (0: never). */
   cliEvery: number;
   /** Fraction of cycles that get a fault injected. */
@@ -49,6 +51,7 @@ export function loadConfig(): StressConfig {
     writersPerKind: Math.max(1, Math.floor(number('STRESS_WRITERS', 2))),
     targetRows: Math.max(10, Math.floor(number('STRESS_ROWS', 120))),
     maxHoldMs: number('STRESS_MAX_HOLD_SECONDS', 3) * 1000,
+    transactionWaitMs: number('STRESS_TRANSACTION_WAIT_SECONDS', 10) * 1000,
     cliEvery: Math.floor(number('STRESS_CLI_EVERY', 5)),
     faultRate: Math.min(1, number('STRESS_FAULT_RATE', 0.5)),
     s3ErrorRate: Math.min(1, number('STRESS_S3_ERROR_RATE', 0.5)),

@@ -126,7 +126,7 @@ export function formatCombination(r: CombinationResult, graceMs: number): string
       ['objects restored', String(r.removals.restored)],
       ['objects purged', String(r.removals.purged)],
       ['objects deleted', String(r.removals.deleted)],
-      ['purges deferred', String(r.removals.deferred)],
+      ['objects deferred (writers not cleared in time)', String(r.removals.deferred)],
       ['saved by the re-check', String(r.savedByRecheck)],
       ['protected by the grace period (sum over runs)', String(r.protectedCount)],
       ['objects in the store at the end', String(r.storeObjectsAtEnd)],

@@ -37,7 +37,7 @@ async function main(): Promise<number> {
   };
   log(
     `stress: ${chosen.length} combinations, ${config.cycles} cycles each, grace ${config.graceMs / 1000} s, retention ${config.retentionMs / 1000} s, ` +
-      `${config.writersPerKind} writers per kind, transactions held up to ${config.maxHoldMs / 1000} s, ${config.parallel} at a time`,
+      `${config.writersPerKind} writers per kind, transactions held up to ${config.maxHoldMs / 1000} s, transaction wait ${config.transactionWaitMs / 1000} s, ${config.parallel} at a time`,
   );
   const results: CombinationResult[] = [];
   // PostgreSQL and MariaDB pairs run side by side: combinations on one MariaDB server would read each other's schemas.

@@ -15,7 +15,7 @@ import {
   type DatabaseRow,
   type ReadableRow,
 } from './postgres-readability.js';
-import { currentHorizon, stillOpenTransactions, writersSince, writeTransactions } from './postgres-transactions.js';
+import { STORAGE_WRITERS_SQL, stillOpenTransactions, writeTransactions } from './postgres-transactions.js';
 import { toReferences } from './reference.js';
 import { rowsUntilFailure } from './stream-rows.js';
 
@@ -215,17 +215,27 @@ export class PostgresCatalog implements Catalog {
     return stillOpenTransactions((sql) => this.pool.query<{ id: string }>(sql), snapshot);
   }
 
-  /** null when this role may not read the server's locks (`openWriteTransactions` then says so). */
+  /**
+   * The transactions writing storage tables now, in every database that is read; asked again
+   * after a re-check, which of them are still open and whether one has ended. null when this role
+   * may not read the server's locks (`openWriteTransactions` then says so).
+   */
   async writeHorizon(): Promise<WriteHorizon | null> {
     this.assertOpen();
-    const query = <R extends object>(sql: string, values: unknown[]) => this.pool.query<R & pg.QueryResultRow>(sql, values);
     const locks = await this.pool.query<{ ok: boolean }>("SELECT has_table_privilege('pg_catalog.pg_locks', 'SELECT') AS ok");
     if (!locks.rows[0]?.ok) return null;
-    const horizon = await currentHorizon(query);
+    const writers = new Set((await this.pool.query<{ id: string }>(STORAGE_WRITERS_SQL)).rows.map((row) => row.id));
+    for (const database of await this.otherDatabases()) {
+      // One this role may not connect to fails the re-check's discovery, naming it.
+      if (!database.can_connect) continue;
+      const rows = await this.readOtherDatabase<{ id: string }>(database, STORAGE_WRITERS_SQL, ignore);
+      if (rows !== 'refused') for (const row of rows) writers.add(row.id);
+    }
+    const ids = [...writers];
     return {
-      since: () => {
-        this.assertOpen();
-        return writersSince(query, horizon, this.ignoredDatabases, this.ignoredDatabases.has(ALL_OTHER_DATABASES));
+      since: async () => {
+        const writing = await this.stillOpen({ visible: true, ids });
+        return { writing, ended: writing.length < ids.length };
       },
     };
   }

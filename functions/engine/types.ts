@@ -132,16 +132,16 @@ export interface TransactionSnapshot {
   reason?: string;
 }
 
-/** What a re-check begun after a `WriteHorizon` was taken may not have seen, asked once it is done. */
-export interface WritersSince {
-  /** Open transactions holding a write on a table with a storage column, or a lock that may create one: their rows were invisible. */
-  writing: string[];
-  /** Whether a transaction in progress at the horizon, or begun since, has committed: its rows may have been invisible too. */
-  committed: boolean;
-}
-
+/** The writers of storage tables at one moment, to ask after a re-check what it may have missed. */
 export interface WriteHorizon {
   since(): Promise<WritersSince>;
+}
+
+export interface WritersSince {
+  /** The horizon's writers still open: rows they wrote were invisible to the re-check. */
+  writing: string[];
+  /** Whether one of them has ended: its rows, if it committed after a statement of the re-check began, were not seen either. */
+  ended: boolean;
 }
 
 /** What keeps a catalog from reading every reference on the server. */
@@ -170,9 +170,9 @@ export interface Catalog {
   /** The write transactions open now (re-check: rows they wrote are not visible yet). */
   openWriteTransactions(): Promise<TransactionSnapshot>;
   /**
-   * Where `findReferences` cannot read rows in flight (PostgreSQL): a mark of the transactions in
-   * progress now, to ask after a re-check begun past it what it may have missed. null where rows
-   * in flight are read instead, or where the server would not show its transactions.
+   * Where `findReferences` cannot read rows in flight (PostgreSQL): the transactions writing
+   * storage tables now, to ask after a re-check begun past it what it may have missed. null where
+   * rows in flight are read instead, or where the server would not show its transactions.
    */
   writeHorizon(): Promise<WriteHorizon | null>;
   /** Which of `snapshot.ids` are still open now. */

@@ -31,7 +31,7 @@ function withTransactions(catalog: Catalog, open: string[], stillOpen: () => str
   return Object.assign(Object.create(catalog) as Catalog, {
     openWriteTransactions: async (): Promise<TransactionSnapshot> => ({ visible: true, ids: open }),
     stillOpen: async (): Promise<string[]> => stillOpen(),
-    writeHorizon: async (): Promise<WriteHorizon | null> => (readsInFlight ? null : { since: async () => ({ writing: stillOpen(), committed: false }) }),
+    writeHorizon: async (): Promise<WriteHorizon | null> => (readsInFlight ? null : { since: async () => ({ writing: stillOpen(), ended: false }) }),
   });
 }
 
@@ -55,7 +55,7 @@ describe('quarantine', () => {
     const local = { ...h.local(), catalog: withTransactions(h.local().catalog, ['tx-1'], () => ['tx-1']) };
     const report = await runLocally(local, collect({ transactionWaitSeconds: 0 }));
     expect(report).toMatchObject({ quarantined: 0, deleted: 0, deferred: seeded.orphans.length });
-    expect(report.scan_errors.join('\n')).toMatch(/kept for the next run: every re-check ran while a write transaction that could have written a row it did not see was open or committed within 0 s \(still open: tx-1\)/);
+    expect(report.scan_errors.join('\n')).toMatch(/kept for the next run: every re-check ran while a transaction writing a table with a storage column was open within 0 s \(still open: tx-1\)/);
     expect(await h.storeKeys()).toEqual(h.allSeeded());
   });
 

@@ -43,9 +43,11 @@ export async function waitForTransactions(watch: TransactionWatch, snapshot: Tra
  * before it by a transaction not yet committed. Where the server shows rows in flight (MySQL and
  * MariaDB), the write transactions open now are waited for (bounded by `waitSeconds`) and the
  * re-check reads committed and in-flight rows. Where it cannot (PostgreSQL), the re-check is
- * repeated from a fresh horizon until one ran that nothing could have hidden from: no transaction
- * still writing a storage table once it was done, none committed since it began; writers found
- * are waited for first. Not cleared within `waitSeconds`: the caller keeps the objects.
+ * repeated from a fresh horizon (the transactions writing storage tables right before it) until
+ * one ran with none of them open or ended by the time it was done; writers found still open are
+ * waited for first. Not cleared within `waitSeconds`: the caller keeps the objects. What neither
+ * way can see is a row written after the last look began by a writer that found the object
+ * present: quarantine covers it.
  */
 export async function lastRecheck(watch: TransactionWatch, recheck: Recheck, paths: string[], waitSeconds: number, now: () => Date): Promise<LastRecheck> {
   const deadline = now().getTime() + waitSeconds * 1000;
@@ -57,11 +59,11 @@ export async function lastRecheck(watch: TransactionWatch, recheck: Recheck, pat
     }
     return { cleared: true, present: await recheck(paths, { inFlight: true }) };
   }
-  const why = 'every re-check ran while a write transaction that could have written a row it did not see was open or committed';
+  const why = 'every re-check ran while a transaction writing a table with a storage column was open';
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const present = await recheck(paths, { inFlight: true });
     const since = await horizon.since();
-    if (since.writing.length === 0 && !since.committed) return { cleared: true, present };
+    if (since.writing.length === 0 && !since.ended) return { cleared: true, present };
     const left = (deadline - now().getTime()) / 1000;
     if (left <= 0) return { cleared: false, open: since.writing, why };
     const writers: TransactionSnapshot = { visible: true, ids: since.writing };
