@@ -90,7 +90,9 @@ export async function collectInProcess(
     seen(event);
     fault?.observe(event);
     const paths = (event as { paths?: unknown }).paths;
-    if (event.type !== 'saved' && Array.isArray(paths)) for (const path of paths as string[]) (removedByKind[event.type] ??= []).push(path);
+    // A removal event says how: deleted, quarantined or purged.
+    const kind = (event as { how?: string }).how ?? event.type;
+    if (event.type !== 'saved' && Array.isArray(paths)) for (const path of paths as string[]) (removedByKind[kind] ??= []).push(path);
   };
   const record = (call: RemovalCall): void => {
     for (const path of call.paths) ledger.removals.push({ startedAt: call.startedAt, at: call.endedAt, kind: call.kind, path, cycle, runner: 'engine' });

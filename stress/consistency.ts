@@ -27,11 +27,14 @@ export function reportProblems(report: ReportLike, removedByKind: Record<string,
     const parts = num(report, `hash_${part}`) + num(report, `schema_paths_${part}`);
     if (total !== parts) problems.push(`${part} ${total} ≠ hash + schema ${parts}`);
   }
-  const classified = num(report, 'referenced') + num(report, 'protected') + num(report, 'orphaned');
-  if (num(report, 'stored') !== classified) {
-    problems.push(`stored ${num(report, 'stored')} ≠ referenced + protected + orphaned ${classified}`);
-  }
   const quarantines = 'quarantined' in report;
+  // `referenced` counts reference paths; the objects found referenced are `referenced_objects`. A
+  // purge counts quarantined objects still within their retention as protected, not as stored.
+  const referencedObjects = 'referenced_objects' in report ? num(report, 'referenced_objects') : num(report, 'referenced');
+  const classified = referencedObjects + num(report, 'protected') + num(report, 'orphaned');
+  if (quarantines ? num(report, 'stored') > classified : num(report, 'stored') !== classified) {
+    problems.push(`stored ${num(report, 'stored')} ${quarantines ? '>' : '≠'} referenced + protected + orphaned ${classified}`);
+  }
   const fromListing = num(report, 'saved_by_recheck') + num(report, 'delete_failed') + (quarantines ? num(report, 'quarantined') : num(report, 'deleted'));
   if (fromListing > num(report, 'orphaned')) {
     problems.push(`saved + failed + ${quarantines ? 'quarantined' : 'deleted'} ${fromListing} > orphaned ${num(report, 'orphaned')}`);
@@ -39,8 +42,10 @@ export function reportProblems(report: ReportLike, removedByKind: Record<string,
   for (const [kind, paths] of Object.entries(removedByKind)) {
     const distinct = new Set(paths).size;
     if (distinct !== paths.length) problems.push(`${paths.length - distinct} path(s) ${kind} twice in one run`);
-    if (typeof report[kind] === 'number' && report[kind] !== paths.length) {
-      problems.push(`report says ${kind} ${String(report[kind])}, the run named ${paths.length} path(s)`);
+    // The report's `deleted` counts purged objects too.
+    const reported = kind === 'deleted' && typeof report.purged === 'number' ? num(report, 'deleted') - num(report, 'purged') : report[kind];
+    if (typeof reported === 'number' && reported !== paths.length) {
+      problems.push(`report says ${kind} ${String(reported)}, the run named ${paths.length} path(s)`);
     }
   }
   return problems;

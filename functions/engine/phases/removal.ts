@@ -39,9 +39,9 @@ class StopRemoval extends Error {}
 type JournalRow = BatchJournal['rows'][number];
 
 /**
- * Remove the shard's orphans in batches. Each batch is re-checked against the database, waits
- * until every write transaction open at that re-check has ended (rows they wrote were invisible
- * to it), is re-checked once more, and only then is moved to quarantine (or deleted). Every batch
+ * Remove the shard's orphans in batches. Each batch is re-checked against the database, then
+ * moved to quarantine (or deleted), the last look (`lastRecheck`: rows of write transactions in
+ * flight included) taken right before any object leaves its path. Every batch
  * is journaled once done, so a retried shard replays it instead of redoing it. The first failure
  * stops the rest of the shard; batches already running finish.
  */
