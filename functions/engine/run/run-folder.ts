@@ -46,6 +46,9 @@ const layout = {
   quarantined: (runId: string) => `runs/${runId}/quarantined/`,
   quarantineRecord: (runId: string, shardId: string, n: number) => `runs/${runId}/quarantined/${shardId}/${n}.json`,
   shardFailure: (runId: string, shardId: string) => `runs/${runId}/failed/${shardId}.json`,
+  settledDir: (runId: string) => `runs/${runId}/settled/`,
+  settled: (runId: string, shardId: string) => `runs/${runId}/settled/${shardId}`,
+  progress: (runId: string) => `runs/${runId}/progress.json`,
   report: (runId: string, ext: 'json' | 'txt' | 'html') => `runs/${runId}/report.${ext}`,
   notified: (runId: string) => `runs/${runId}/notified`,
   latest: () => 'latest.json',
@@ -58,6 +61,16 @@ const layout = {
   lock: (runId: string) => `locks/${runId}.json`,
   lockGuard: () => 'locks/guard',
 };
+
+/**
+ * The reporter's count of a run's settled shards (result or failure recorded, notice counted).
+ * Never more than the markers: each count follows a marker claimed first, and two reporters
+ * racing can only lose a count, which a recount of the markers restores.
+ */
+export interface RunProgress {
+  shards: number;
+  settled: number;
+}
 
 /** Typed reads and writes of every artifact of a run. */
 export class RunFolder {
@@ -162,6 +175,28 @@ export class RunFolder {
 
   async writeShardFailure(runId: string, failure: ShardFailure): Promise<void> {
     await this.storage.writeText(layout.shardFailure(runId, failure.shardId), JSON.stringify(failure));
+  }
+
+  /**
+   * The reporter counts a shard's "done" notice once: true for the one caller that marks the
+   * shard settled (a notice delivered again finds the marker).
+   */
+  claimSettled(runId: string, shardId: string, at: Date): Promise<boolean> {
+    return this.storage.writeText(layout.settled(runId, shardId), at.toISOString(), { ifAbsent: true });
+  }
+
+  /** How many shards are marked settled: one listing of the markers (a page per 1000 shards on S3). */
+  async countSettled(runId: string): Promise<number> {
+    return (await this.storage.list(layout.settledDir(runId))).length;
+  }
+
+  /** The reporter's running count of settled shards, so that a notice does not read every shard's result. */
+  readProgress(runId: string): Promise<RunProgress | null> {
+    return this.readJson<RunProgress>(layout.progress(runId));
+  }
+
+  async writeProgress(runId: string, progress: RunProgress): Promise<void> {
+    await this.storage.writeText(layout.progress(runId), JSON.stringify(progress));
   }
 
   readReport(runId: string): Promise<Report | null> {

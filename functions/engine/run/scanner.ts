@@ -72,6 +72,7 @@ export async function startRun(deps: EngineDependencies, request: RunRequest, ru
   try {
     const plan = approved ? await approvalPlan(deps, approved, options, runId) : await planAndMark(deps, options, runId);
     await deps.folder.writePlan(plan);
+    await deps.folder.writeProgress(plan.runId, { shards: plan.shards.length, settled: 0 });
     deps.observe?.({ type: 'shards-planned', shards: plan.shards.length });
     if (plan.shards.length > 0) await deps.queue.sendShards(plan.runId, plan.shards.map((s) => s.id));
     else await reportRun(deps, plan.runId, {}, plan);
