@@ -101,7 +101,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSett
       retentionHours: number(env, 'DJGC_RETENTION_HOURS', RETENTION_DEFAULT_HOURS),
     },
     lifecycle: {
-      runTimeoutMinutes: number(env, 'DJGC_RUN_TIMEOUT_MINUTES', 60),
+      runTimeoutMinutes: number(env, 'DJGC_RUN_TIMEOUT_MINUTES', 90),
       cooldownMinutes: number(env, 'DJGC_COOLDOWN_MINUTES', 0),
       graceFloorHours: number(env, 'DJGC_GRACE_FLOOR_HOURS', GRACE_FLOOR_HOURS),
     },

@@ -6,7 +6,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRun, type ScanOutcome } from '../../functions/engine/run/scanner.js';
 import { workOnShard } from '../../functions/engine/run/worker.js';
-import { settleShard } from '../../functions/engine/run/reporter.js';
+import { finalizeOverdue, reportRun, settleShard } from '../../functions/engine/run/reporter.js';
+import { openStore } from '../../functions/stores/index.js';
+import type { ObjectStore, StoreSpec } from '../../functions/engine/types.js';
+import type { RunEvent } from '../../functions/engine/model/events.js';
 import { RunFolder, type FolderStorage } from '../../functions/engine/run/run-folder.js';
 import type { RunPlan } from '../../functions/engine/model/plan.js';
 import { EngineHarness, type Seeded } from '../support/engine-harness.js';
@@ -89,5 +92,98 @@ describe('the reporter reads each shard result a bounded number of times', () =>
     expect(counting.readsOf('/plan.json')).toEqual([1]);
     // Redelivered notices of the first round recount the markers; nothing else lists the folder per notice.
     expect(counting.lists).toBeLessThanOrEqual(notices.length + 2);
+  });
+});
+
+/** The store with every listing page cut to one object, so that a small fixture has many pages. */
+function onePerPage(spec: StoreSpec): ObjectStore {
+  const store = openStore(spec);
+  return Object.assign(Object.create(store) as ObjectStore, {
+    async *list(prefix: string, options?: { startAfter?: string }) {
+      for await (const page of store.list(prefix, options)) for (const entry of page) yield [entry];
+    },
+  });
+}
+
+describe('a worker stopped at its time budget', () => {
+  it('Given a worker whose invocation has time for two listing pages, When its shards are re-queued until done, Then the listing resumes from its checkpoint and the totals and removals are those of an uninterrupted run', async () => {
+    const deps = h.deps();
+    const dry = started(await startRun(deps, { options: h.options({ mode: 'dry-run' }) }));
+    for (const { shardId } of deps.queue.shards) await workOnShard(deps, dry.runId, shardId);
+    const baseline = (await reportRun(deps, dry.runId))!;
+    expect(baseline.orphaned).toBe(seeded.orphans.length);
+
+    let pagesLeft = 0;
+    const budgeted = h.deps({
+      openStore: onePerPage,
+      remainingMs: () => (pagesLeft > 0 ? 15 * 60_000 : 1_000),
+      observe: (e: RunEvent) => {
+        if (e.type === 'listed') pagesLeft--;
+      },
+    });
+    const before = await h.storeKeys();
+    const plan = started(await startRun(budgeted, { options: h.options({ mode: 'collect' }) }));
+    const messages = budgeted.queue.shardsOf(plan.runId);
+    let invocations = 0;
+    while (messages.length > 0) {
+      const shardId = messages.shift()!;
+      pagesLeft = 2;
+      invocations++;
+      const resent = budgeted.queue.resent.length;
+      await workOnShard(budgeted, plan.runId, shardId);
+      messages.push(...budgeted.queue.resent.slice(resent).map((m) => m.shardId));
+      expect(invocations).toBeLessThan(200);
+    }
+    expect(budgeted.queue.resent.length).toBeGreaterThan(plan.shards.length);
+    let report = null;
+    for (const shardId of budgeted.queue.doneOf(plan.runId)) report = await settleShard(budgeted, plan.runId, shardId);
+
+    expect(report?.complete).toBe(true);
+    expect(report?.scan_errors).toEqual([]);
+    for (const key of ['stored', 'referenced', 'orphaned', 'orphaned_bytes', 'protected', 'hash_stored', 'schema_paths_stored'] as const) {
+      expect(report?.[key], key).toEqual(baseline[key]);
+    }
+    expect(await h.orphansListed({ ...report!, shards: report!.shards.filter((s) => !s.id.endsWith('~purge')) })).toEqual(seeded.orphans);
+    expect(report?.deleted).toBe(seeded.orphans.length);
+    expect(await h.storeKeys()).toEqual(before.filter((k) => !seeded.orphans.includes(k)));
+  });
+});
+
+describe('nothing is removed for a run that is finalized, or about to be', () => {
+  it('Given a shard stopped at its budget after listing, When the run is finalized as partial before its message comes back, Then the late delivery removes nothing and the report stands', async () => {
+    let budget = 15 * 60_000;
+    const deps = h.deps({ remainingMs: () => budget, observe: (e: RunEvent) => void (e.type === 'shard-listed' && (budget = 1_000)) });
+    const before = await h.storeKeys();
+    const plan = started(await startRun(deps, { options: h.options({ mode: 'collect' }) }));
+    for (const shardId of deps.queue.shardsOf(plan.runId)) {
+      budget = 15 * 60_000;
+      await workOnShard(deps, plan.runId, shardId);
+    }
+    expect(deps.queue.resent.length).toBeGreaterThan(0);
+    h.clock.advanceMinutes(h.lifecycle.runTimeoutMinutes + 1);
+    const [partial] = await finalizeOverdue(deps);
+    expect(partial?.run_id).toBe(plan.runId);
+    expect(partial?.complete).toBe(false);
+
+    budget = 15 * 60_000;
+    for (const { shardId } of deps.queue.resent) expect(await workOnShard(deps, plan.runId, shardId)).toBeNull();
+    expect(await h.storeKeys()).toEqual(before);
+    expect((await h.folder.readReport(plan.runId))?.deleted).toBe(0);
+  });
+
+  it('Given a worker whose listing ends a minute before the run times out, When it would start removing, Then no batch starts (it could outlast the lock), nothing is removed, and the report says why', async () => {
+    const deps = h.deps({
+      observe: (e: RunEvent) => {
+        if (e.type === 'shard-listed') h.clock.advanceMinutes(h.lifecycle.runTimeoutMinutes - 1);
+      },
+    });
+    const before = await h.storeKeys();
+    const plan = started(await startRun(deps, { options: h.options({ mode: 'collect' }) }));
+    for (const shardId of deps.queue.shardsOf(plan.runId).filter((id) => !id.endsWith('~purge'))) await workOnShard(deps, plan.runId, shardId);
+    expect(await h.storeKeys()).toEqual(before);
+    h.clock.advanceMinutes(2);
+    const [report] = await finalizeOverdue(deps);
+    expect(report?.deleted).toBe(0);
+    expect(report?.scan_errors.join(' ')).toMatch(/too close to its timeout/);
   });
 });

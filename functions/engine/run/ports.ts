@@ -8,6 +8,8 @@ import type { PriceSettings } from '../phases/cost.js';
 /** Hands shards to workers and tells the reporter when a shard is done (SQS on AWS, memory locally). */
 export interface WorkQueue {
   sendShards(runId: string, shardIds: string[]): Promise<void>;
+  /** A shard stopped at its worker's time budget, its progress saved: deliver it again to go on. */
+  resendShard(runId: string, shardId: string): Promise<void>;
   /** A shard has its result, or has failed for good. */
   sendShardDone(runId: string, shardId: string): Promise<void>;
 }
@@ -47,6 +49,12 @@ export interface EngineDependencies {
   /** Whether the process that holds a lock still runs (locally; absent on AWS, where locks time out). */
   holderAlive?: (holder: { host: string; pid: number }) => boolean;
   observe?: RunObserver;
+  /**
+   * Milliseconds this invocation has left (on AWS, the Lambda context's remaining time): a worker
+   * takes no new listing page or removal batch it could not finish, and re-queues the rest of its
+   * shard. Absent (locally): no limit.
+   */
+  remainingMs?: () => number;
   /** Storage and request prices for the report's cost lines; defaults (S3 Standard, us-east-1) for what is not given. */
   prices?: PriceSettings;
 }

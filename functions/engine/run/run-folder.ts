@@ -40,6 +40,8 @@ const layout = {
   refs: (runId: string, shardId: string) => `runs/${runId}/refs/${shardId}.jsonl`,
   approval: (runId: string) => `runs/${runId}/approved.json`,
   listing: (runId: string, shardId: string) => `runs/${runId}/listing/${shardId}.json`,
+  listingCheckpoint: (runId: string, shardId: string) => `runs/${runId}/listing/${shardId}/checkpoint.json`,
+  listingPart: (runId: string, shardId: string, n: number) => `runs/${runId}/listing/${shardId}/part-${n}.jsonl`,
   orphans: (runId: string, shardId: string) => `runs/${runId}/orphans/${shardId}.jsonl`,
   batch: (runId: string, shardId: string, n: number) => `runs/${runId}/batches/${shardId}/${n}.json`,
   shardResult: (runId: string, shardId: string) => `runs/${runId}/shards/${shardId}.json`,
@@ -67,6 +69,15 @@ const layout = {
  * Never more than the markers: each count follows a marker claimed first, and two reporters
  * racing can only lose a count, which a recount of the markers restores.
  */
+export interface ListingCheckpoint {
+  /** The last key of the last page whose keys are decided: the listing resumes after it. */
+  cursor: string;
+  /** Orphan parts written so far (`part-0` … `part-<parts-1>`). */
+  parts: number;
+  /** The shard's counts over the pages decided so far. */
+  result: ShardResult;
+}
+
 export interface RunProgress {
   shards: number;
   settled: number;
@@ -126,7 +137,31 @@ export class RunFolder {
     await this.storage.writeText(layout.listing(runId, result.shardId), JSON.stringify(result));
   }
 
-  writeOrphans(runId: string, shardId: string, lines: AsyncIterable<string>): Promise<void> {
+  /** Where an interrupted listing stands: the last key of the last page decided, and its counts so far. */
+  readListingCheckpoint(runId: string, shardId: string): Promise<ListingCheckpoint | null> {
+    return this.readJson<ListingCheckpoint>(layout.listingCheckpoint(runId, shardId));
+  }
+
+  async writeListingCheckpoint(runId: string, shardId: string, checkpoint: ListingCheckpoint): Promise<void> {
+    await this.storage.writeText(layout.listingCheckpoint(runId, shardId), JSON.stringify(checkpoint));
+  }
+
+  /** The orphans found in the pages between two checkpoints of a listing. */
+  writeListingPart(runId: string, shardId: string, n: number, lines: Iterable<string>): Promise<void> {
+    return this.storage.writeLines(layout.listingPart(runId, shardId, n), lines);
+  }
+
+  readListingPart(runId: string, shardId: string, n: number): AsyncIterable<string> {
+    return this.storage.readLines(layout.listingPart(runId, shardId, n));
+  }
+
+  /** A finished listing's checkpoint and parts (best effort: what is left is only read by a listing that is not complete). */
+  async removeListingParts(runId: string, shardId: string, parts: number): Promise<void> {
+    for (let n = 0; n < parts; n++) await this.storage.remove(layout.listingPart(runId, shardId, n));
+    await this.storage.remove(layout.listingCheckpoint(runId, shardId));
+  }
+
+  writeOrphans(runId: string, shardId: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
     return this.storage.writeLines(layout.orphans(runId, shardId), lines);
   }
 
