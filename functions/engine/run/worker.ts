@@ -7,11 +7,12 @@ import { loadShardReferences } from '../phases/partition.js';
 import { listShard, newResult, readApprovedList, type SweepContext } from '../phases/sweep.js';
 import { removeOrphans, type TransactionWatch } from '../phases/removal.js';
 import { purgeQuarantine } from '../phases/purge.js';
-import { makeRecheck } from '../phases/recheck.js';
+import { makeRecheck, sharedRecheck } from '../phases/recheck.js';
 import { recordStoreFacts } from '../phases/store-facts.js';
 import type { EngineDependencies } from './ports.js';
 
-const REMOVAL_CONCURRENCY = 2;
+/** Removal batches of a shard in flight at once; their re-checks share rounds (`sharedRecheck`). */
+const REMOVAL_CONCURRENCY = 4;
 /** What a listing keeps in hand when it takes another page: time to write its checkpoint and re-queue the shard. */
 export const LISTING_RESERVE_MS = 60_000;
 /** What a removal batch needs besides its wait for open write transactions: two re-checks, the move or delete, the journal. */
@@ -107,7 +108,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
     ...(budget.keepListing ? { keepListing: budget.keepListing } : {}),
   };
 
-  const recheck = makeRecheck(deps.catalog, scope, shard.root, new Set(Object.keys(plan.declared.ignoredSchemas)));
+  const recheck = sharedRecheck(makeRecheck(deps.catalog, scope, shard.root, new Set(Object.keys(plan.declared.ignoredSchemas))));
   const transactions: TransactionWatch = {
     open: () => deps.catalog.openWriteTransactions(),
     stillOpen: (snapshot) => deps.catalog.stillOpen(snapshot),
