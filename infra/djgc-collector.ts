@@ -53,6 +53,16 @@ const VISIBILITY_FACTOR = 6;
  * timeout: maxReceiveCount deliveries take at most WORK_MAX_RECEIVE_COUNT × 20 min = 60 min.
  */
 export const WORK_VISIBILITY = Duration.minutes(20);
+/** /tmp the scanner keeps for itself (its bundle's temporary files, the SDK), not for the mark's spill. */
+export const SCANNER_TMP_RESERVE_MIB = 128;
+/** Lambda allows 1024 open file descriptors; sockets, the database pool and the runtime take some. */
+export const SCANNER_OPEN_FILES = 800;
+
+/** The scanner refuses, with the numbers, a run whose mark would not fit the function as sized. */
+function scannerLimits(ephemeralStorageMiB: number): Record<string, string> {
+  return { DJGC_SPILL_LIMIT_MIB: String(ephemeralStorageMiB - SCANNER_TMP_RESERVE_MIB), DJGC_OPEN_FILES_LIMIT: String(SCANNER_OPEN_FILES) };
+}
+
 /** The longest a shard message can take over all its deliveries before it is failed or dead-lettered. */
 export const WORK_REDELIVERY_MINUTES = WORK_MAX_RECEIVE_COUNT * WORK_VISIBILITY.toMinutes();
 
@@ -185,7 +195,7 @@ export class DjgcCollector extends Construct {
       description: 'djgc: plans a run, marks references and enqueues one message per shard',
       timeout: SCANNER_TIMEOUT,
       size: settings.sizing.scanner,
-      environment: this.functionEnvironment(settings, true),
+      environment: { ...this.functionEnvironment(settings, true), ...scannerLimits(settings.sizing.scanner.ephemeralStorageMiB) },
       logRetention,
       placement,
     });

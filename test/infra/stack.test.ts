@@ -93,6 +93,11 @@ describe('queues', () => {
     expect(q(collector.workQueue).VisibilityTimeout).toBeGreaterThan(worker.Timeout);
     const env = worker.Environment.Variables as Record<string, string>;
     expect(Number(env.DJGC_RUN_TIMEOUT_MINUTES) * 60).toBeGreaterThan(3 * q(collector.workQueue).VisibilityTimeout);
+    // The scanner knows its /tmp (less a reserve) and file limit, to refuse a run whose mark cannot fit.
+    const [, scanner] = only(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('plans a run') });
+    const scannerEnv = scanner.Environment.Variables as Record<string, string>;
+    expect(Number(scannerEnv.DJGC_SPILL_LIMIT_MIB)).toBe(scanner.EphemeralStorage.Size - 128);
+    expect(Number(scannerEnv.DJGC_OPEN_FILES_LIMIT)).toBeLessThan(1024);
     expect(q(collector.resultsQueue).VisibilityTimeout).toBeGreaterThanOrEqual(6 * reporter.Timeout);
 
     for (const [id, queue] of Object.entries(queues)) {

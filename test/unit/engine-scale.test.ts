@@ -187,3 +187,35 @@ describe('nothing is removed for a run that is finalized, or about to be', () =>
     expect(report?.scan_errors.join(' ')).toMatch(/too close to its timeout/);
   });
 });
+
+describe('the scanner refuses early, with the numbers, a run it cannot hold', () => {
+  it('Given a scanner that may hold one spill file open, When a run needs two (hash and schema section), Then it is refused before marking, naming both numbers, and its scope is free', async () => {
+    const deps = h.deps({ scannerLimits: { openFiles: 1 } });
+    await expect(startRun(deps, { options: h.options({ mode: 'collect' }) })).rejects.toThrow(/hold 2 spill files open .* more than the 1 the scanner may/);
+    expect(deps.queue.shards).toEqual([]);
+    started(await startRun(h.deps(), { options: h.options({ mode: 'dry-run' }) }));
+  });
+
+  it('Given a previous run that read more references than the spill space holds, When the next run starts, Then it is refused before reading a column, naming the count, the estimate and the size to give', async () => {
+    const first = h.deps();
+    const plan = started(await startRun(first, { options: h.options({ mode: 'dry-run' }) }));
+    for (const { shardId } of first.queue.shards) await workOnShard(first, plan.runId, shardId);
+    const previous = (await reportRun(first, plan.runId))!;
+    expect(previous.references_read).toBeGreaterThan(1);
+
+    const deps = h.deps({ scannerLimits: { spillBytes: 100 * (previous.references_read - 1) } });
+    await expect(startRun(deps, { options: h.options({ mode: 'dry-run' }) })).rejects.toThrow(
+      new RegExp(`read ${previous.references_read} references; .* more than the 0 MiB .* at least \\d+ MiB of ephemeral storage`),
+    );
+    expect(deps.queue.shards).toEqual([]);
+  });
+
+  it('Given a spill space smaller than the references, When the mark outgrows it, Then the run stops at once, naming how far it got, removes nothing and frees its scope', async () => {
+    const before = await h.storeKeys();
+    const deps = h.deps({ scannerLimits: { spillBytes: 200 } });
+    await expect(startRun(deps, { options: h.options({ mode: 'collect' }) })).rejects.toThrow(/the mark outgrew the scanner's local disk: \d+ references took .* of the 0\.0 MiB/);
+    expect(deps.queue.shards).toEqual([]);
+    expect(await h.storeKeys()).toEqual(before);
+    started(await startRun(h.deps(), { options: h.options({ mode: 'dry-run' }) }));
+  });
+});

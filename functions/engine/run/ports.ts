@@ -19,6 +19,13 @@ export interface Notifier {
   publish(report: Report): Promise<void>;
 }
 
+export interface ScannerLimits {
+  /** Bytes the mark may spill to local disk (references, one line each). */
+  spillBytes?: number;
+  /** Files the mark may hold open at once (one spill stream per store root, schema and section). */
+  openFiles?: number;
+}
+
 /** Limits of the run lifecycle, from the stack or the command line. */
 export interface LifecycleSettings {
   /** A run not reported after this long is finalized as partial, and its lock lapses. */
@@ -55,6 +62,12 @@ export interface EngineDependencies {
    * shard. Absent (locally): no limit.
    */
   remainingMs?: () => number;
+  /**
+   * What the scanner's machine holds (on AWS: the function's /tmp and the Lambda file limit): a run
+   * whose mark would not fit is refused before marking, or stopped as soon as it outgrows them,
+   * with the numbers. Absent: no limit.
+   */
+  scannerLimits?: ScannerLimits;
   /** Storage and request prices for the report's cost lines; defaults (S3 Standard, us-east-1) for what is not given. */
   prices?: PriceSettings;
 }

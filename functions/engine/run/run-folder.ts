@@ -155,12 +155,6 @@ export class RunFolder {
     return this.storage.readLines(layout.listingPart(runId, shardId, n));
   }
 
-  /** A finished listing's checkpoint and parts (best effort: what is left is only read by a listing that is not complete). */
-  async removeListingParts(runId: string, shardId: string, parts: number): Promise<void> {
-    for (let n = 0; n < parts; n++) await this.storage.remove(layout.listingPart(runId, shardId, n));
-    await this.storage.remove(layout.listingCheckpoint(runId, shardId));
-  }
-
   writeOrphans(runId: string, shardId: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
     return this.storage.writeLines(layout.orphans(runId, shardId), lines);
   }
