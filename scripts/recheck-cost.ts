@@ -56,16 +56,48 @@ async function main(): Promise<void> {
     );
     await db.query('ANALYZE cost.recording');
     console.log(`re-check cost: ${ORPHANS} orphans in batches of 1000, 1 table of ${ROWS} rows with 2 storage columns (PostgreSQL)`);
-    console.log(['mode', 'rounds', 'queries', 'rows read', 'seconds'].map((c) => c.padStart(14)).join(''));
+    await markRate(url);
+    console.log(['mode', 'rounds', 'queries', 'rows read', 'query s', 'seconds'].map((c) => c.padStart(14)).join(''));
     for (const mode of ['per-batch', 'shared'] as const) {
       const m = await measure(mode, work, url);
-      console.log([mode, m.rounds, m.queries, m.rowsRead, m.seconds.toFixed(1)].map((c) => String(c).padStart(14)).join(''));
+      console.log([mode, m.rounds, m.queries, m.rowsRead, (m.queryMs / 1000).toFixed(1), m.seconds.toFixed(1)].map((c) => String(c).padStart(14)).join(''));
+      console.log(`${''.padStart(14)}  ${Math.round(m.rowsRead / (m.queryMs / 1000))} rows read per second of query time (unit cost for scripts/scale-projection.ts)`);
     }
   } finally {
     await db.end();
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+function connect(url: URL) {
+  return openCatalog(
+    {
+      backend: 'postgresql',
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      user: decodeURIComponent(url.username || 'postgres'),
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      database: url.pathname.slice(1),
+    },
+    // Only this database: other databases of a shared server come and go.
+    { ignoredDatabases: ['*'] },
+  );
+}
+
+/** The mark's unit cost: references streamed per second from one column. */
+async function markRate(url: URL): Promise<void> {
+  const catalog = await connect(url);
+  try {
+    const [column] = await catalog.discover();
+    const started = performance.now();
+    let n = 0;
+    for await (const _ of catalog.references(column!)) n++;
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`mark: ${n} references of one column streamed in ${seconds.toFixed(2)} s = ${Math.round(n / seconds)} references/s`);
+  } finally {
+    await catalog.close();
   }
 }
 
@@ -94,15 +126,19 @@ async function measure(mode: 'per-batch' | 'shared', work: string, url: URL) {
   const runId = `cost-${mode}`;
   await folder.writeOrphans(runId, shard.id, orphans.map((o) => JSON.stringify(o)));
 
-  const catalog = await openCatalog({
-    backend: 'postgresql',
-    host: url.hostname,
-    port: Number(url.port || 5432),
-    user: decodeURIComponent(url.username || 'postgres'),
-    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
-    database: url.pathname.slice(1),
-  // Only this database: other databases of a shared server come and go.
-  }, { ignoredDatabases: ['*'] });
+  const opened = await connect(url);
+  let queryMs = 0;
+  // The same catalog, with the time of each re-check query added up.
+  const catalog = Object.assign(Object.create(opened) as typeof opened, {
+    findReferences: async (...args: Parameters<typeof opened.findReferences>) => {
+      const t = performance.now();
+      try {
+        return await opened.findReferences(...args);
+      } finally {
+        queryMs += performance.now() - t;
+      }
+    },
+  });
   const before = await scans(url);
   const cost: RecheckCost = { rounds: 0, queries: 0 };
   const own = makeRecheck(catalog, scope, root, new Set(), cost);
@@ -132,10 +168,10 @@ async function measure(mode: 'per-batch' | 'shared', work: string, url: URL) {
     result,
   );
   const seconds = (performance.now() - started) / 1000;
-  await catalog.close();
+  await opened.close();
   const after = await settledScans(url, before);
   if (result.totals.quarantined !== ORPHANS) throw new Error(`expected ${ORPHANS} quarantined, got ${result.totals.quarantined}: ${result.errors.join('; ')}`);
-  return { rounds: cost.rounds, queries: cost.queries, rowsRead: after.rows - before.rows, seconds };
+  return { rounds: cost.rounds, queries: cost.queries, rowsRead: after.rows - before.rows, queryMs, seconds };
 }
 
 /** Sequential scans of the table and the rows they read, as the server counts them. */
