@@ -105,6 +105,23 @@ function onePerPage(spec: StoreSpec): ObjectStore {
   });
 }
 
+describe('a count lost by two reporters racing', () => {
+  it('Given every shard settled but a progress count one short (two reporters wrote it at once), When the schedule calls finalize-overdue before the timeout, Then the run is reported complete, not left to time out', async () => {
+    const deps = h.deps();
+    const plan = started(await startRun(deps, { options: h.options({ mode: 'dry-run' }) }));
+    for (const { shardId } of deps.queue.shards) await workOnShard(deps, plan.runId, shardId);
+    for (const shardId of deps.queue.doneOf(plan.runId)) await h.folder.claimSettled(plan.runId, shardId, h.clock.now());
+    await h.folder.writeProgress(plan.runId, { shards: plan.shards.length, settled: plan.shards.length - 1 });
+    expect(await h.folder.readReport(plan.runId)).toBeNull();
+
+    const [report] = await finalizeOverdue(deps);
+    expect(report?.run_id).toBe(plan.runId);
+    expect(report?.complete).toBe(true);
+    expect(report?.orphaned).toBe(seeded.orphans.length);
+    expect(deps.notifier.countFor(plan.runId)).toBe(1);
+  });
+});
+
 describe('a worker stopped at its time budget', () => {
   it('Given a worker whose invocation has time for two listing pages, When its shards are re-queued until done, Then the listing resumes from its checkpoint and the totals and removals are those of an uninterrupted run', async () => {
     const deps = h.deps();
