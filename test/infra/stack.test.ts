@@ -429,9 +429,11 @@ describe('IAM', () => {
       'locks/*',
       'runs/*/failed/*',
       'runs/*/notified',
+      'runs/*/progress.json',
       'runs/*/report.html',
       'runs/*/report.json',
       'runs/*/report.txt',
+      'runs/*/settled/*',
     ];
     const expected = {
       scanner: {
