@@ -156,7 +156,7 @@ async function measure(mode: 'per-batch' | 'shared', work: string, url: URL) {
       transactions: {
         open: () => catalog.openWriteTransactions(),
         stillOpen: (s) => catalog.stillOpen(s),
-        quietPoint: !catalog.readsInFlightRows,
+        horizon: () => catalog.writeHorizon(),
         pause: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       },
       transactionWaitSeconds: 300,

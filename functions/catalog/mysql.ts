@@ -1,6 +1,6 @@
 import mysql from 'mysql2';
 import mysqlPromise from 'mysql2/promise';
-import type { Catalog, Readability, Reference, StorageColumn, TransactionSnapshot } from '../engine/types.js';
+import type { Catalog, Readability, Reference, StorageColumn, TransactionSnapshot, WriteHorizon } from '../engine/types.js';
 import { parseStorageComment } from './comment.js';
 import { accountName, grantProblems, summarizeGrants } from './mysql-grants.js';
 import {
@@ -150,7 +150,6 @@ export class MysqlCatalog implements Catalog {
   private closed = false;
   /** Connections reading at READ UNCOMMITTED: the re-check's look at rows of transactions still open. */
   private inFlightPool: mysqlPromise.Pool | undefined;
-  readonly readsInFlightRows = true;
 
   constructor(connection: string | mysql.ConnectionOptions, options: MysqlCatalogOptions = {}) {
     const base = typeof connection === 'string' ? { uri: connection } : connection;
@@ -288,6 +287,11 @@ export class MysqlCatalog implements Catalog {
     }
     const ids = rows.filter((row) => Number(row.writes) === 1).map(transactionId);
     return { visible: true, ids: [...new Set(ids)] };
+  }
+
+  /** None: the last re-check reads rows in flight instead (`findReferences` with `inFlight`). */
+  async writeHorizon(): Promise<WriteHorizon | null> {
+    return null;
   }
 
   async stillOpen(snapshot: TransactionSnapshot): Promise<string[]> {

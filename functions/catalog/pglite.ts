@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import type { Catalog, Readability, Reference, StorageColumn, TransactionSnapshot } from '../engine/types.js';
+import type { Catalog, Readability, Reference, StorageColumn, TransactionSnapshot, WriteHorizon } from '../engine/types.js';
 import { parseStorageComment } from './comment.js';
 import { READABLE_SQL, tableProblems, type ReadableRow } from './postgres-readability.js';
 import { COLUMN_TYPE_SQL, DISCOVER_SQL, qualifiedName, quoteIdentifier, referenceSelect, rowToReference, type ReferenceRow } from './postgres.js';
@@ -9,7 +9,6 @@ const FETCH_SIZE = 1000;
 /** The catalog of an embedded PostgreSQL (PGlite): the same SQL as PostgresCatalog over PGlite's single connection. */
 export class PgliteCatalog implements Catalog {
   readonly backend = 'postgresql' as const;
-  readonly readsInFlightRows = false;
   private cursors = 0;
 
   constructor(private readonly db: PGlite) {}
@@ -50,6 +49,11 @@ export class PgliteCatalog implements Catalog {
 
   async stillOpen(_snapshot: TransactionSnapshot): Promise<string[]> {
     return [];
+  }
+
+  /** Nothing to wait for: no other session can write. */
+  async writeHorizon(): Promise<WriteHorizon | null> {
+    return null;
   }
 
   /** Only its own database: an embedded server holds no other the catalog could be asked to read. */

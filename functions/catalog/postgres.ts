@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import type { Catalog, Readability, Reference, StorageColumn, TransactionSnapshot } from '../engine/types.js';
+import type { Catalog, Readability, Reference, StorageColumn, TransactionSnapshot, WriteHorizon } from '../engine/types.js';
 import { parseStorageComment } from './comment.js';
 import {
   DATABASES_SQL,
@@ -15,7 +15,7 @@ import {
   type DatabaseRow,
   type ReadableRow,
 } from './postgres-readability.js';
-import { stillOpenTransactions, writeTransactions } from './postgres-transactions.js';
+import { currentHorizon, stillOpenTransactions, writersSince, writeTransactions } from './postgres-transactions.js';
 import { toReferences } from './reference.js';
 import { rowsUntilFailure } from './stream-rows.js';
 
@@ -124,7 +124,6 @@ export function rowToReference(row: ReferenceRow, where: string): Reference[] {
  */
 export class PostgresCatalog implements Catalog {
   readonly backend = 'postgresql' as const;
-  readonly readsInFlightRows = false;
   private readonly config: pg.ClientConfig;
   private readonly pool: pg.Pool;
   private readonly poolSize: number;
@@ -214,6 +213,21 @@ export class PostgresCatalog implements Catalog {
   async stillOpen(snapshot: TransactionSnapshot): Promise<string[]> {
     this.assertOpen();
     return stillOpenTransactions((sql) => this.pool.query<{ id: string }>(sql), snapshot);
+  }
+
+  /** null when this role may not read the server's locks (`openWriteTransactions` then says so). */
+  async writeHorizon(): Promise<WriteHorizon | null> {
+    this.assertOpen();
+    const query = <R extends object>(sql: string, values: unknown[]) => this.pool.query<R & pg.QueryResultRow>(sql, values);
+    const locks = await this.pool.query<{ ok: boolean }>("SELECT has_table_privilege('pg_catalog.pg_locks', 'SELECT') AS ok");
+    if (!locks.rows[0]?.ok) return null;
+    const horizon = await currentHorizon(query);
+    return {
+      since: () => {
+        this.assertOpen();
+        return writersSince(query, horizon, this.ignoredDatabases, this.ignoredDatabases.has(ALL_OTHER_DATABASES));
+      },
+    };
   }
 
   /**

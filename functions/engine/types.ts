@@ -132,6 +132,18 @@ export interface TransactionSnapshot {
   reason?: string;
 }
 
+/** What a re-check begun after a `WriteHorizon` was taken may not have seen, asked once it is done. */
+export interface WritersSince {
+  /** Open transactions holding a write on a table with a storage column, or a lock that may create one: their rows were invisible. */
+  writing: string[];
+  /** Whether a transaction in progress at the horizon, or begun since, has committed: its rows may have been invisible too. */
+  committed: boolean;
+}
+
+export interface WriteHorizon {
+  since(): Promise<WritersSince>;
+}
+
 /** What keeps a catalog from reading every reference on the server. */
 export interface Readability {
   /** Each problem names what cannot be read and the grant or setting that fixes it. Empty: everything is readable. */
@@ -150,18 +162,19 @@ export interface Catalog {
   references(column: StorageColumn): AsyncIterable<Reference>;
   /**
    * The references in `column` whose path is one of `paths` (re-check before delete). Same errors
-   * as `references`. `inFlight` adds, where the server can show them (`readsInFlightRows`), those
-   * in rows written by transactions still open.
+   * as `references`. `inFlight` adds, where the server can show them (MySQL and MariaDB: READ
+   * UNCOMMITTED), those in rows written by transactions still open; where it cannot (PostgreSQL),
+   * the last re-check is repeated until it missed nothing since its `writeHorizon`.
    */
   findReferences(column: StorageColumn, paths: readonly string[], options?: { inFlight?: boolean }): Promise<Reference[]>;
-  /**
-   * Whether `findReferences` with `inFlight` sees rows of transactions still open (MySQL and
-   * MariaDB: READ UNCOMMITTED). Where it cannot (PostgreSQL), a removal first waits for a moment
-   * when no write transaction is open on the server.
-   */
-  readonly readsInFlightRows: boolean;
   /** The write transactions open now (re-check: rows they wrote are not visible yet). */
   openWriteTransactions(): Promise<TransactionSnapshot>;
+  /**
+   * Where `findReferences` cannot read rows in flight (PostgreSQL): a mark of the transactions in
+   * progress now, to ask after a re-check begun past it what it may have missed. null where rows
+   * in flight are read instead, or where the server would not show its transactions.
+   */
+  writeHorizon(): Promise<WriteHorizon | null>;
   /** Which of `snapshot.ids` are still open now. */
   stillOpen(snapshot: TransactionSnapshot): Promise<string[]>;
   /**

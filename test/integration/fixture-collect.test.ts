@@ -87,9 +87,9 @@ describe('DataJoint 2.3.2 fixture on PostgreSQL', () => {
       const reads = new Map<string, number>();
       const counting: Catalog = {
         backend: catalog.backend,
-      readsInFlightRows: catalog.readsInFlightRows,
         discover: () => catalog.discover(),
         openWriteTransactions: () => catalog.openWriteTransactions(),
+        writeHorizon: () => catalog.writeHorizon(),
         stillOpen: (snapshot) => catalog.stillOpen(snapshot),
         checkReadable: (options) => catalog.checkReadable(options),
         findReferences: (column, paths, options) => catalog.findReferences(column, paths, options),

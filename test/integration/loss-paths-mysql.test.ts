@@ -205,9 +205,9 @@ describe('1. rows in open transactions (deduplicated re-use), MariaDB', () => {
     });
   });
 
-  // STILL LOSES DATA on the current engine (see the PostgreSQL case): a writer that commits between
-  // the first re-check and the listing of open transactions is seen by neither, and with an empty
-  // list no second re-check runs. Under the server lock nothing else writes, so this is deterministic.
+  // djgc lost data here (see the PostgreSQL case): a writer that committed between the first
+  // re-check and the listing of open transactions was seen by neither, and with an empty list no
+  // second re-check ran. Under the server lock nothing else writes, so this is deterministic.
   it('Given a row inserted by an open transaction that re-uses an old hash object, When it commits right after djgc’s first re-check read the database and before djgc lists the open transactions, Then the object survives', async () => {
     await onServer(1, async ({ url, admin, dbs: [db] }) => {
       await blobTable(admin, db!);
@@ -232,6 +232,57 @@ describe('1. rows in open transactions (deduplicated re-use), MariaDB', () => {
         expect(report).toMatchObject({ saved_by_recheck: 1, deleted: 0 });
       } finally {
         await writer.end();
+        await catalog.close();
+      }
+    });
+  });
+
+  // djgc lost data here (the stress run's losses; see the PostgreSQL case): a writer that began
+  // while djgc waited for the transactions listed after its first re-check, and wrote its row
+  // before the second, was in neither the list nor the (committed-only) second re-check.
+  it('Given a write transaction open at djgc’s re-check, When a second one begins while djgc waits for the first, inserts a row re-using an old hash object, and commits only after the first ended, Then the object never leaves its path and is saved by the re-check', async () => {
+    await onServer(1, async ({ url, admin, dbs: [db] }) => {
+      await blobTable(admin, db!);
+      const reused = await new DataJointWriter(dir).hashObject(db!, 'deduplicated content, written while djgc waited', OLD);
+      const first = await connect(url);
+      const [[row]] = await first.query<mysql.RowDataPacket[]>('SELECT CONNECTION_ID() AS id');
+      const firstThread = Number(row!.id);
+      await first.query('START TRANSACTION');
+      await first.query(`INSERT INTO ${q(db!)}.t VALUES (2, NULL)`);
+      const catalog = await catalogFor(url);
+      let second: { writer: mysql.Connection; thread: number } | undefined;
+      let rechecked = false;
+      let filesAtCommit: string[] | undefined;
+      const commitSecond = async (): Promise<void> => {
+        filesAtCommit = await filesBelow(dir);
+        await second!.writer.query('COMMIT');
+      };
+      const watched = intercept(catalog, {
+        findReferences: async (column, candidates, options) => {
+          const found = await catalog.findReferences(column, candidates, options);
+          rechecked = true;
+          return found;
+        },
+        stillOpen: async (snapshot) => {
+          const open = await catalog.stillOpen(snapshot);
+          if (rechecked && !second && snapshot.ids.some((id) => id.startsWith(`${firstThread}@`))) {
+            // djgc has re-checked and waits for the first writer: meanwhile the second writes its row, then the first ends.
+            second = await openWriter(url, db!, reused);
+            await first.query('COMMIT');
+          } else if (second && filesAtCommit === undefined && snapshot.ids.some((id) => id.startsWith(`${second!.thread}@`))) await commitSecond();
+          return open;
+        },
+      });
+      try {
+        const { report } = await collect({ catalog: watched, stores: store(), openStore: recording });
+        expect(second, 'the second writer must have begun while djgc waited').toBeDefined();
+        if (filesAtCommit === undefined) await commitSecond();
+        expect(filesAtCommit, 'the object must be at its path when the row commits').toContain(pathOf(reused));
+        await expectSurvived(pathOf(reused));
+        expect(report).toMatchObject({ orphaned: 1, saved_by_recheck: 1, deleted: 0, transactions_visible: true });
+      } finally {
+        await first.end();
+        await second?.writer.end();
         await catalog.close();
       }
     });

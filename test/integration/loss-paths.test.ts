@@ -180,15 +180,15 @@ describe('1. rows in open transactions (deduplicated re-use)', () => {
         rechecked = true;
         return found;
       },
-      // The writer commits once djgc has re-checked and listed the open transactions: djgc must wait for it.
-      openWriteTransactions: async () => {
-        const snapshot = await catalog.openWriteTransactions();
-        if (rechecked && filesAtCommit === undefined) {
-          sawWriter = snapshot.ids.some((id) => id.startsWith(`${pid}:`));
+      // The writer commits once djgc, having re-checked, waits for it.
+      stillOpen: async (snapshot) => {
+        const open = await catalog.stillOpen(snapshot);
+        if (rechecked && filesAtCommit === undefined && snapshot.ids.some((id) => id.startsWith(`${pid}:`))) {
+          sawWriter = true;
           filesAtCommit = await filesBelow(dir);
           await writer.query('COMMIT');
         }
-        return snapshot;
+        return open;
       },
     });
     try {
@@ -206,12 +206,9 @@ describe('1. rows in open transactions (deduplicated re-use)', () => {
     }
   });
 
-  // STILL LOSES DATA on the current engine. A removal batch re-checks, then lists the write
-  // transactions open now, and re-checks a second time only when that list is not empty. A writer
-  // whose row was invisible to the first re-check and that commits before the list is taken is in
-  // neither: the list is empty, no second re-check runs, and the object of its committed row is
-  // removed. (On a busy shared server another session's write transaction can make the list non-empty
-  // and the object survive by chance; on a quiet one it is removed every time.)
+  // djgc lost data here when a removal batch re-checked, listed the write transactions open then,
+  // and re-checked a second time only when that list was not empty: a writer whose row was
+  // invisible to the first re-check and that committed before the list was taken was in neither.
   it('Given a row inserted by an open transaction that re-uses an old hash object, When it commits right after djgc’s first re-check read the database and before djgc lists the open transactions, Then the object survives', async () => {
     const w = new DataJointWriter(dir);
     await table(sql, 'lab', 't', { h: ':<blob@main>:' });
@@ -238,6 +235,93 @@ describe('1. rows in open transactions (deduplicated re-use)', () => {
       expect(filesAtCommit).toContain(pathOf(reused));
       await expectSurvived(pathOf(reused));
       expect(report).toMatchObject({ saved_by_recheck: 1, deleted: 0 });
+    } finally {
+      await writer.end();
+    }
+  });
+
+  // djgc lost data here (the stress run's losses) when the second re-check followed the end of the
+  // transactions listed after the first: a writer that began during that wait and wrote its row
+  // before the second re-check was in neither the list nor the re-check (not committed yet).
+  it('Given a write transaction open at djgc’s re-check, When a second one begins while djgc waits for the first, inserts a row re-using an old hash object, and commits only after the first ended, Then the object never leaves its path and is saved by the re-check', async () => {
+    const w = new DataJointWriter(dir);
+    await table(sql, 'lab', 't', { h: ':<blob@main>:' });
+    const reused = await w.hashObject('lab', 'deduplicated content, written while djgc waited', OLD);
+    const first = client(db.url);
+    await first.connect();
+    const firstPid = Number((await first.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    await first.query('BEGIN');
+    await first.query('INSERT INTO lab.t (id, h) VALUES (2, NULL)');
+    let second: { writer: pg.Client; pid: number } | undefined;
+    let rechecked = false;
+    let filesAtCommit: string[] | undefined;
+    const watched = intercept(catalog, {
+      findReferences: async (column, candidates, options) => {
+        const found = await catalog.findReferences(column, candidates, options);
+        rechecked = true;
+        return found;
+      },
+      stillOpen: async (snapshot) => {
+        const open = await catalog.stillOpen(snapshot);
+        if (rechecked && !second && snapshot.ids.some((id) => id.startsWith(`${firstPid}:`))) {
+          // djgc has re-checked and waits for the first writer: meanwhile the second writes its row, then the first ends.
+          second = await openWriter(reused);
+          await first.query('COMMIT');
+        } else if (second && filesAtCommit === undefined && snapshot.ids.some((id) => id.startsWith(`${second!.pid}:`))) {
+          // The second commits once djgc waits for it too.
+          filesAtCommit = await filesBelow(dir);
+          await second.writer.query('COMMIT');
+        }
+        return open;
+      },
+    });
+    try {
+      const { report } = await collect({ catalog: watched, stores: store(), openStore: recording });
+      expect(second, 'the second writer must have begun while djgc waited').toBeDefined();
+      if (filesAtCommit === undefined) {
+        filesAtCommit = await filesBelow(dir);
+        await second!.writer.query('COMMIT');
+      }
+      expect(filesAtCommit, 'the object must be at its path when the row commits').toContain(pathOf(reused));
+      await expectSurvived(pathOf(reused));
+      expect(report).toMatchObject({ orphaned: 1, saved_by_recheck: 1, deleted: 0 });
+    } finally {
+      await first.end();
+      await second?.writer.end();
+    }
+  });
+});
+
+describe('1b. a writer in the last re-check itself (PostgreSQL)', () => {
+  // djgc lost data here when the last re-check followed a moment with no write transaction open:
+  // a writer that began after that moment and wrote its row before the re-check read the table
+  // was invisible to it (not committed yet) and in no list, and committed before the object moved.
+  it('Given no write transaction open, When one begins while djgc takes its last look, writes a row re-using an old hash object before the last re-check reads the table, and commits right after it, Then the object never leaves its path and is saved by the re-check', async () => {
+    const w = new DataJointWriter(dir);
+    await table(sql, 'lab', 't', { h: ':<blob@main>:' });
+    const reused = await w.hashObject('lab', 'deduplicated content, written during the last look', OLD);
+    const writer = client(db.url);
+    await writer.connect();
+    let wrote = false;
+    let filesAtCommit: string[] | undefined;
+    const watched = intercept(catalog, {
+      findReferences: async (column, candidates, options) => {
+        if (!options?.inFlight || wrote) return catalog.findReferences(column, candidates, options);
+        wrote = true;
+        await writer.query('BEGIN');
+        await writer.query('INSERT INTO lab.t (id, h) VALUES (1, $1)', [JSON.stringify(reused)]);
+        const found = await catalog.findReferences(column, candidates, options);
+        filesAtCommit = await filesBelow(dir);
+        await writer.query('COMMIT');
+        return found;
+      },
+    });
+    try {
+      const { report } = await collect({ catalog: watched, stores: store(), openStore: recording });
+      expect(wrote, 'the writer must have written during the last re-check').toBe(true);
+      expect(filesAtCommit, 'the object must be at its path when the row commits').toContain(pathOf(reused));
+      await expectSurvived(pathOf(reused));
+      expect(report).toMatchObject({ orphaned: 1, saved_by_recheck: 1, deleted: 0 });
     } finally {
       await writer.end();
     }

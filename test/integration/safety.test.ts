@@ -145,9 +145,9 @@ describe('fresh objects and concurrent writers', () => {
     // A writer inserts a row whose (deduplicated) object already exists, after the mark and before the delete.
     const racing: Catalog = {
       backend: catalog.backend,
-      readsInFlightRows: catalog.readsInFlightRows,
       discover: () => catalog.discover(),
       openWriteTransactions: () => catalog.openWriteTransactions(),
+      writeHorizon: () => catalog.writeHorizon(),
       stillOpen: (snapshot) => catalog.stillOpen(snapshot),
       checkReadable: (options) => catalog.checkReadable(options),
       references: (column) => catalog.references(column),
@@ -222,9 +222,9 @@ describe('fail closed', () => {
     let killed = false;
     const dropping: Catalog = {
       backend: catalog.backend,
-      readsInFlightRows: catalog.readsInFlightRows,
       discover: () => catalog.discover(),
       openWriteTransactions: () => catalog.openWriteTransactions(),
+      writeHorizon: () => catalog.writeHorizon(),
       stillOpen: (snapshot) => catalog.stillOpen(snapshot),
       checkReadable: (options) => catalog.checkReadable(options),
       findReferences: (c, p, o) => catalog.findReferences(c, p, o),

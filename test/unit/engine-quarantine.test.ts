@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runLocally } from '../../functions/engine/run/local.js';
 import { restoreQuarantined } from '../../functions/engine/run/restore.js';
 import { quarantinePath } from '../../functions/engine/phases/sections.js';
-import type { Catalog, TransactionSnapshot } from '../../functions/engine/types.js';
+import type { Catalog, TransactionSnapshot, WriteHorizon } from '../../functions/engine/types.js';
 import { EngineHarness, SCHEMA, type Seeded } from '../support/engine-harness.js';
 
 let h: EngineHarness;
@@ -22,13 +22,16 @@ beforeEach(async () => {
 
 const collect = (overrides: Parameters<EngineHarness['options']>[0] = {}) => ({ options: h.options({ mode: 'collect', removal: 'quarantine', ...overrides }) });
 
-/** The catalog, with the write transactions the server shows replaced by `open` (ids) and `stillOpen`. */
-function withTransactions(catalog: Catalog, open: string[], stillOpen: () => string[], readsInFlightRows = false): Catalog {
-  // `open` is listed whatever `stillOpen` says: only a server whose re-check reads rows in flight gets past it.
+/**
+ * The catalog, with the write transactions the server shows replaced by `open` (ids) and
+ * `stillOpen`; `readsInFlight` says whose last re-check reads rows of open transactions (MySQL):
+ * otherwise (PostgreSQL) the writers still open after each re-check are `stillOpen()`.
+ */
+function withTransactions(catalog: Catalog, open: string[], stillOpen: () => string[], readsInFlight = false): Catalog {
   return Object.assign(Object.create(catalog) as Catalog, {
-    readsInFlightRows,
     openWriteTransactions: async (): Promise<TransactionSnapshot> => ({ visible: true, ids: open }),
     stillOpen: async (): Promise<string[]> => stillOpen(),
+    writeHorizon: async (): Promise<WriteHorizon | null> => (readsInFlight ? null : { since: async () => ({ writing: stillOpen(), committed: false }) }),
   });
 }
 
@@ -52,7 +55,7 @@ describe('quarantine', () => {
     const local = { ...h.local(), catalog: withTransactions(h.local().catalog, ['tx-1'], () => ['tx-1']) };
     const report = await runLocally(local, collect({ transactionWaitSeconds: 0 }));
     expect(report).toMatchObject({ quarantined: 0, deleted: 0, deferred: seeded.orphans.length });
-    expect(report.scan_errors.join('\n')).toMatch(/kept for the next run: the server had no moment without an open write transaction/);
+    expect(report.scan_errors.join('\n')).toMatch(/kept for the next run: every re-check ran while a write transaction that could have written a row it did not see was open or committed within 0 s \(still open: tx-1\)/);
     expect(await h.storeKeys()).toEqual(h.allSeeded());
   });
 

@@ -7,7 +7,8 @@ import type { RunObserver } from '../model/events.js';
 import type { RunFolder } from '../run/run-folder.js';
 import { counter } from './sweep.js';
 import { isCovered, parseQuarantinePath, QUARANTINE_PREFIX, sectionOf, type Layout } from './sections.js';
-import { clearWriters, REMOVAL_BATCH, type TransactionWatch } from './removal.js';
+import { REMOVAL_BATCH } from './removal.js';
+import { deferral, lastRecheck, type TransactionWatch } from './last-look.js';
 import type { Recheck } from './recheck.js';
 
 export interface PurgeContext {
@@ -106,14 +107,17 @@ async function purgeBatch(ctx: PurgeContext, batch: Quarantined[], result: Shard
   }
   if (settled.length === 0) return;
   // Deleting for good: the same last look as a removal's.
-  const clearance = await clearWriters(ctx.transactions, ctx.transactionWaitSeconds, ctx.now);
-  if (!clearance.cleared) {
+  const recheck: PurgeContext['recheck'] = (paths, options) => {
+    result.requests.recheck++;
+    return ctx.recheck(paths, options);
+  };
+  const look = await lastRecheck(ctx.transactions, recheck, settled.map((q) => q.move.path), ctx.transactionWaitSeconds, ctx.now);
+  if (!look.cleared) {
     for (const q of settled) count(q.move.schema, q.move.table, (t) => t.deferred++);
-    result.errors.push(`${settled.length} quarantined objects were kept for the next purge: write transactions had not cleared within ${ctx.transactionWaitSeconds} s`);
+    result.errors.push(deferral(settled.length, 'quarantined objects were kept for the next purge', look, ctx.transactionWaitSeconds));
     return;
   }
-  result.requests.recheck++;
-  const present = await ctx.recheck(settled.map((q) => q.move.path), { inFlight: true });
+  const present = look.present;
   const referenced = settled.filter((q) => isCovered(q.move.path, sectionOf(q.move.path, ctx.layout) ?? 'schema', present));
   const unreferenced = settled.filter((q) => !referenced.includes(q));
 

@@ -9,23 +9,10 @@ import { counter } from './sweep.js';
 import { fateAtRemoval } from './fate.js';
 import { quarantinePath } from './sections.js';
 import type { Recheck } from './recheck.js';
+import { deferral, lastRecheck, type TransactionWatch } from './last-look.js';
 
 export const REMOVAL_BATCH = 1000;
 const MAX_LISTED_ERRORS = 20;
-
-/** The database's write transactions, as the re-check must see them. */
-export interface TransactionWatch {
-  open(): Promise<TransactionSnapshot>;
-  stillOpen(snapshot: TransactionSnapshot): Promise<string[]>;
-  /**
-   * True where the re-check cannot read rows of open transactions (PostgreSQL): the last re-check
-   * then waits for a moment when no write transaction is open on the server at all, since one
-   * that began while others were waited for may have written rows no re-check can see yet.
-   */
-  quietPoint: boolean;
-  /** Resolves after about `ms` (a clock the tests can drive). */
-  pause(ms: number): Promise<void>;
-}
 
 export interface RemovalContext {
   runId: string;
@@ -58,52 +45,6 @@ class StopRemoval extends Error {}
 class PauseRemoval extends Error {}
 
 type JournalRow = BatchJournal['rows'][number];
-
-const POLL_MS = [200, 500, 1000, 2000, 5000];
-const MAX_CLEARING_ROUNDS = 1000;
-
-/**
- * Wait until no transaction of `snapshot` is open any more. Returns false when some still are
- * after `waitSeconds`. A snapshot the server would not show (no privilege) has nothing to wait for.
- */
-export async function waitForTransactions(watch: TransactionWatch, snapshot: TransactionSnapshot, waitSeconds: number, now: () => Date): Promise<boolean> {
-  if (!snapshot.visible || snapshot.ids.length === 0) return true;
-  const deadline = now().getTime() + waitSeconds * 1000;
-  let open = snapshot;
-  for (let i = 0; ; i++) {
-    const ids = await watch.stillOpen(open);
-    if (ids.length === 0) return true;
-    if (now().getTime() >= deadline) return false;
-    open = { ...open, ids };
-    await watch.pause(POLL_MS[Math.min(i, POLL_MS.length - 1)]!);
-  }
-}
-
-export interface Clearance {
-  cleared: boolean;
-  /** When not cleared: the transactions still open at the end of the wait. */
-  open: string[];
-}
-
-/**
- * Wait until rows written by transactions open now can be seen by a re-check that starts once
- * this returns: every write transaction open now has ended, or, with `quietPoint`, a moment came
- * when none was open at all (each one that began during the wait is waited for too). Bounded by
- * `waitSeconds`; a server that does not show its transactions has nothing to wait for.
- */
-export async function clearWriters(watch: TransactionWatch, waitSeconds: number, now: () => Date): Promise<Clearance> {
-  const deadline = now().getTime() + waitSeconds * 1000;
-  // Also bounded in rounds, should the clock not move (each round waits at least one poll).
-  for (let round = 0; round < MAX_CLEARING_ROUNDS; round++) {
-    const snapshot = await watch.open();
-    if (!snapshot.visible || snapshot.ids.length === 0) return { cleared: true, open: [] };
-    const left = Math.max(0, (deadline - now().getTime()) / 1000);
-    if (!(await waitForTransactions(watch, snapshot, left, now))) return { cleared: false, open: await watch.stillOpen(snapshot) };
-    if (!watch.quietPoint) return { cleared: true, open: [] };
-    if (now().getTime() >= deadline) return { cleared: false, open: (await watch.open()).ids };
-  }
-  return { cleared: false, open: (await watch.open()).ids };
-}
 
 /**
  * Remove the shard's orphans in batches. Each batch is re-checked against the database, waits
@@ -231,27 +172,28 @@ async function removeBatch(ctx: RemovalContext, n: number, batch: Orphan[], stop
 }
 
 /**
- * The look right before objects are taken away: wait out the write transactions (see
- * `clearWriters`), then re-check with rows in flight included where the server shows them.
- * Returns the objects still unreferenced; the rest are counted as saved or deferred.
+ * The look right before objects are taken away (see `lastRecheck`). Returns the objects still
+ * unreferenced; the rest are counted as saved, or all as deferred when writers did not clear.
  */
 async function lastLook(ctx: RemovalContext, candidates: Orphan[], row: (o: Orphan) => Tally, journal: BatchJournal): Promise<Orphan[]> {
-  const clearance = await guarded('waiting for open write transactions', () => clearWriters(ctx.transactions, ctx.transactionWaitSeconds, ctx.now), ctx.shard.id);
-  if (!clearance.cleared) {
+  const paths = candidates.map((o) => o.path);
+  const outcome = await guarded('the last re-check against the database', () => lastRecheck(ctx.transactions, ctx.recheck, paths, ctx.transactionWaitSeconds, ctx.now), ctx.shard.id);
+  if (!outcome.cleared) {
     for (const o of candidates) row(o).deferred++;
-    const which = ctx.transactions.quietPoint ? 'the server had no moment without an open write transaction' : 'write transactions open at their re-check had not ended';
-    journal.errors.push(
-      `${candidates.length} objects of shard ${ctx.shard.id} were kept for the next run: ${which} within ${ctx.transactionWaitSeconds} s ` +
-        `(still open: ${clearance.open.slice(0, 5).join(', ')}${clearance.open.length > 5 ? ', …' : ''})`,
-    );
+    journal.errors.push(deferral(candidates.length, `objects of shard ${ctx.shard.id} were kept for the next run`, outcome, ctx.transactionWaitSeconds));
     return [];
   }
-  return keepUnreferenced(ctx, candidates, row, { inFlight: true });
+  return unreferenced(ctx, candidates, row, outcome.present);
 }
 
-/** Re-check the batch; objects referenced again are counted as saved, the rest returned. */
-async function keepUnreferenced(ctx: RemovalContext, batch: Orphan[], row: (o: Orphan) => Tally, options: { inFlight?: boolean } = {}): Promise<Orphan[]> {
-  const present = await guarded('re-check against the database', () => ctx.recheck(batch.map((o) => o.path), options), ctx.shard.id);
+/** Re-check the batch (see `unreferenced`). */
+async function keepUnreferenced(ctx: RemovalContext, batch: Orphan[], row: (o: Orphan) => Tally): Promise<Orphan[]> {
+  const present = await guarded('re-check against the database', () => ctx.recheck(batch.map((o) => o.path)), ctx.shard.id);
+  return unreferenced(ctx, batch, row, present);
+}
+
+/** The objects of the batch that `present` (reference paths found) does not cover; the others are counted as saved. */
+function unreferenced(ctx: RemovalContext, batch: Orphan[], row: (o: Orphan) => Tally, present: Set<string>): Orphan[] {
   const saved = batch.filter((o) => fateAtRemoval(o.path, ctx.shard.section, present) === 'saved');
   for (const o of saved) row(o).saved++;
   if (saved.length > 0) ctx.observe({ type: 'saved', shard: ctx.shard.id, paths: saved.map((o) => o.path) });

@@ -5,7 +5,8 @@ import { ignoreEvents } from '../model/events.js';
 import { scopeOf } from '../phases/scope.js';
 import { loadShardReferences } from '../phases/partition.js';
 import { listShard, newResult, readApprovedList, type SweepContext } from '../phases/sweep.js';
-import { removeOrphans, type TransactionWatch } from '../phases/removal.js';
+import { removeOrphans } from '../phases/removal.js';
+import type { TransactionWatch } from '../phases/last-look.js';
 import { purgeQuarantine } from '../phases/purge.js';
 import { makeRecheck, sharedRecheck } from '../phases/recheck.js';
 import { recordStoreFacts } from '../phases/store-facts.js';
@@ -112,7 +113,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
   const transactions: TransactionWatch = {
     open: () => deps.catalog.openWriteTransactions(),
     stillOpen: (snapshot) => deps.catalog.stillOpen(snapshot),
-    quietPoint: !deps.catalog.readsInFlightRows,
+    horizon: () => deps.catalog.writeHorizon(),
     pause: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   };
   if (shard.kind === 'purge') {
