@@ -72,7 +72,8 @@ interface Waiting {
  * column's table once, whatever the number of paths), so the queries no longer grow as batches ×
  * columns but as rounds × columns. Safety is that of a re-check of one's own: every request is
  * answered by a round that began after it was made (columns discovered again at the round's
- * start), never by one already under way; the answer may hold reference paths of other batches,
+ * start), never by one already under way — so after any write horizon the caller took before
+ * asking (`lastRecheck`); the answer may hold reference paths of other batches,
  * which can only keep more objects. Requests with and without `inFlight` go to separate rounds.
  */
 export function sharedRecheck(recheck: Recheck): Recheck {
