@@ -47,6 +47,24 @@ const WORKER_TIMEOUT = Duration.minutes(15);
 const REPORTER_TIMEOUT = Duration.minutes(5);
 /** AWS guidance for SQS event sources: visibility timeout at least six times the function timeout. */
 const VISIBILITY_FACTOR = 6;
+/**
+ * Work messages: longer than the worker's limit (a worker stops before it and re-queues the rest
+ * of its shard), yet short enough that a killed worker's shard comes back well within the run
+ * timeout: maxReceiveCount deliveries take at most WORK_MAX_RECEIVE_COUNT × 20 min = 60 min.
+ */
+export const WORK_VISIBILITY = Duration.minutes(20);
+/** /tmp the scanner keeps for itself (its bundle's temporary files, the SDK), not for the mark's spill. */
+export const SCANNER_TMP_RESERVE_MIB = 128;
+/** Lambda allows 1024 open file descriptors; sockets, the database pool and the runtime take some. */
+export const SCANNER_OPEN_FILES = 800;
+
+/** The scanner refuses, with the numbers, a run whose mark would not fit the function as sized. */
+function scannerLimits(ephemeralStorageMiB: number): Record<string, string> {
+  return { DJGC_SPILL_LIMIT_MIB: String(ephemeralStorageMiB - SCANNER_TMP_RESERVE_MIB), DJGC_OPEN_FILES_LIMIT: String(SCANNER_OPEN_FILES) };
+}
+
+/** The longest a shard message can take over all its deliveries before it is failed or dead-lettered. */
+export const WORK_REDELIVERY_MINUTES = WORK_MAX_RECEIVE_COUNT * WORK_VISIBILITY.toMinutes();
 
 /**
  * Since nodejs20.x, Lambda no longer loads Amazon's CA certificates (which sign RDS
@@ -146,7 +164,7 @@ export class DjgcCollector extends Construct {
 
     // Nothing consumes the work dead-letter queue: a failed shard waits there (and alarms) until redriven.
     this.workDeadLetterQueue = this.queue('WorkDeadLetterQueue', REPORTER_TIMEOUT, Duration.days(14));
-    this.workQueue = this.queue('WorkQueue', WORKER_TIMEOUT, Duration.days(4), { queue: this.workDeadLetterQueue, maxReceiveCount: WORK_MAX_RECEIVE_COUNT });
+    this.workQueue = this.queue('WorkQueue', WORKER_TIMEOUT, Duration.days(4), { queue: this.workDeadLetterQueue, maxReceiveCount: WORK_MAX_RECEIVE_COUNT }, WORK_VISIBILITY);
     this.resultsDeadLetterQueue = this.queue('ResultsDeadLetterQueue', REPORTER_TIMEOUT, Duration.days(14));
     this.resultsQueue = this.queue('ResultsQueue', REPORTER_TIMEOUT, Duration.days(4), {
       queue: this.resultsDeadLetterQueue,
@@ -177,7 +195,7 @@ export class DjgcCollector extends Construct {
       description: 'djgc: plans a run, marks references and enqueues one message per shard',
       timeout: SCANNER_TIMEOUT,
       size: settings.sizing.scanner,
-      environment: this.functionEnvironment(settings, true),
+      environment: { ...this.functionEnvironment(settings, true), ...scannerLimits(settings.sizing.scanner.ephemeralStorageMiB) },
       logRetention,
       placement,
     });
@@ -288,11 +306,11 @@ export class DjgcCollector extends Construct {
     };
   }
 
-  private queue(id: string, consumerTimeout: Duration, retention: Duration, deadLetterQueue?: sqs.DeadLetterQueue): sqs.Queue {
+  private queue(id: string, consumerTimeout: Duration, retention: Duration, deadLetterQueue?: sqs.DeadLetterQueue, visibility?: Duration): sqs.Queue {
     return new sqs.Queue(this, id, {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: Duration.seconds(consumerTimeout.toSeconds() * VISIBILITY_FACTOR),
+      visibilityTimeout: visibility ?? Duration.seconds(consumerTimeout.toSeconds() * VISIBILITY_FACTOR),
       retentionPeriod: retention,
       deadLetterQueue,
     });

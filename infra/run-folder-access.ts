@@ -20,6 +20,9 @@ const REPORTER_WRITES = [
   'runs/*/report.html',
   'runs/*/notified',
   'runs/*/failed/*',
+  // "Shard done" notices counted once each, and the running count.
+  'runs/*/settled/*',
+  'runs/*/progress.json',
   'latest.json',
   'index/*',
   'history.html',

@@ -398,10 +398,10 @@ export function resolveSettings(options: DjgcOptions): DjgcSettings {
     runTimeoutMinutes: integerIn(
       'runTimeoutMinutes',
       options.runTimeoutMinutes,
-      60,
-      15,
+      90,
+      75,
       10080,
-      ' (overdue runs are finalized every 15 minutes)',
+      ' (longer than every redelivery of a shard message: 3 deliveries of at most 20 minutes, and overdue runs are finalized every 15 minutes)',
     ),
     cooldownMinutes: integerIn('cooldownMinutes', options.cooldownMinutes, 0, 0, 10080),
     logLevel,

@@ -24,8 +24,8 @@ export interface MysqlCatalogOptions {
 const DEFAULT_BATCH_SIZE = 1000;
 const IN_FLIGHT_POOL_SIZE = 2;
 const DEFAULT_POOL_SIZE = 2;
-/** Paths per re-check query (each is one placeholder). */
-const PATHS_PER_QUERY = 1000;
+/** Paths per re-check query (each is one placeholder; a prepared statement takes at most 65 535). Each query reads the whole table, so fewer, larger ones. */
+const PATHS_PER_QUERY = 20_000;
 /**
  * Seconds the server waits on a stream whose consumer is busy before dropping it (the
  * server default, 60, is short for a consumer writing what it reads elsewhere).

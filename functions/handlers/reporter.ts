@@ -7,7 +7,7 @@ import type { SqsRecord } from '@aws-lambda-powertools/parser/types';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { pipelineContext, reporterDependencies, type PipelineContext } from '../pipeline/context.js';
 import { FinalizeRequestSchema, parsePayload, ResultMessageSchema, type ResultMessage } from '../pipeline/messages.js';
-import { finalizeOverdue, reportRun } from '../engine/run/reporter.js';
+import { finalizeOverdue, settleShard } from '../engine/run/reporter.js';
 import { logger } from '../pipeline/logger.js';
 
 const processor = new BatchProcessor(EventType.SQS, { parser, innerSchema: ResultMessageSchema, transformer: 'json', logger });
@@ -15,7 +15,7 @@ let context: PipelineContext | undefined;
 
 async function reportRecord(record: ParsedRecord<SqsRecord, ResultMessage>): Promise<void> {
   const deps = reporterDependencies((context ??= pipelineContext()));
-  const report = await reportRun(deps, record.body.runId);
+  const report = await settleShard(deps, record.body.runId, record.body.shardId);
   if (report) logger.info('run reported', { runId: report.run_id, complete: report.complete, errors: report.errors });
 }
 

@@ -20,11 +20,12 @@ let context: PipelineContext | undefined;
  * timeout); on its last delivery it is recorded as failed, so its run is reported as partial,
  * and the message moves on to the dead-letter queue, where it stays for an alarm and a redrive.
  */
-async function sweepRecord(record: ParsedRecord<SqsRecord, WorkMessage>): Promise<void> {
+async function sweepRecord(record: ParsedRecord<SqsRecord, WorkMessage>, lambda?: Context): Promise<void> {
   const ctx = (context ??= pipelineContext());
   const { runId, shardId } = record.body;
   try {
-    const result = await workOnShard(await engineDependencies(ctx), runId, shardId);
+    const remainingMs = lambda ? { remainingMs: () => lambda.getRemainingTimeInMillis() } : {};
+    const result = await workOnShard({ ...(await engineDependencies(ctx)), ...remainingMs }, runId, shardId);
     logger.info('shard swept', { runId, shardId, totals: result?.totals, errors: result?.errors });
   } catch (error) {
     logger.error('shard failed', { runId, shardId, error: error as Error });

@@ -76,5 +76,6 @@ export async function engineDependencies(ctx: PipelineContext): Promise<EngineDe
     openStore,
     rootOf: physicalRoot,
     queue: new SqsWorkQueue(ctx.clients.sqs, ctx.settings.workQueueUrl, ctx.settings.resultsQueueUrl),
+    scannerLimits: ctx.settings.scannerLimits,
   };
 }

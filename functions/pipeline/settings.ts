@@ -40,6 +40,8 @@ export interface PipelineSettings {
   retryDelaySeconds: number;
   /** Deliveries of a work message before it goes to the dead-letter queue (the queue's maxReceiveCount). */
   maxReceiveCount: number;
+  /** What the scanner's function holds: its /tmp less a reserve, and the files it may hold open. */
+  scannerLimits: { spillBytes?: number; openFiles?: number };
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -101,7 +103,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSett
       retentionHours: number(env, 'DJGC_RETENTION_HOURS', RETENTION_DEFAULT_HOURS),
     },
     lifecycle: {
-      runTimeoutMinutes: number(env, 'DJGC_RUN_TIMEOUT_MINUTES', 60),
+      runTimeoutMinutes: number(env, 'DJGC_RUN_TIMEOUT_MINUTES', 90),
       cooldownMinutes: number(env, 'DJGC_COOLDOWN_MINUTES', 0),
       graceFloorHours: number(env, 'DJGC_GRACE_FLOOR_HOURS', GRACE_FLOOR_HOURS),
     },
@@ -110,5 +112,9 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): PipelineSett
     reportLinkExpiryHours: linkHours,
     retryDelaySeconds: number(env, 'DJGC_RETRY_DELAY_SECONDS', 60),
     maxReceiveCount: number(env, 'DJGC_MAX_RECEIVE_COUNT', 3),
+    scannerLimits: {
+      ...(env.DJGC_SPILL_LIMIT_MIB ? { spillBytes: number(env, 'DJGC_SPILL_LIMIT_MIB', 0) * 2 ** 20 } : {}),
+      ...(env.DJGC_OPEN_FILES_LIMIT ? { openFiles: number(env, 'DJGC_OPEN_FILES_LIMIT', 0) } : {}),
+    },
   };
 }

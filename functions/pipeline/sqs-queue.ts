@@ -25,6 +25,11 @@ export class SqsWorkQueue implements WorkQueue {
     }
   }
 
+  async resendShard(runId: string, shardId: string): Promise<void> {
+    const message: WorkMessage = { runId, shardId };
+    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.workQueueUrl, MessageBody: JSON.stringify(message) }));
+  }
+
   async sendShardDone(runId: string, shardId: string): Promise<void> {
     const done: ResultMessage = { runId, shardId, status: 'done' };
     await this.sqs.send(new SendMessageCommand({ QueueUrl: this.resultsQueueUrl, MessageBody: JSON.stringify(done) }));

@@ -287,7 +287,7 @@ describe('a run that never finishes', () => {
     const partial = await report(started.runId);
     expect(partial).toMatchObject({ complete: false, deleted: 0 });
     expect(partial.failed_shards).toHaveLength(started.shards);
-    expect(partial.scan_errors.join('\n')).toMatch(/did not finish within 60 minutes/);
+    expect(partial.scan_errors.join('\n')).toMatch(/did not finish within 90 minutes/);
     expect((await notifications()).map((n) => n.Subject)).toEqual([expect.stringMatching(/^djgc PARTIAL/)]);
 
     // The late shard messages find the run reported and sweep nothing.

@@ -69,7 +69,7 @@ describe('report bucket', () => {
 });
 
 describe('queues', () => {
-  it('have their own dead-letter queues, SSE, TLS-only policies and visibility of six function timeouts', () => {
+  it('have their own dead-letter queues, SSE, TLS-only policies and visibility of six function timeouts (work queue: 20 min, past the worker limit, within the run timeout)', () => {
     const stack = makeStack();
     const { collector } = stack;
     const template = Template.fromStack(stack);
@@ -88,7 +88,16 @@ describe('queues', () => {
     expect(q(collector.workDeadLetterQueue).MessageRetentionPeriod).toBe(14 * 24 * 3600);
     const [, worker] = only(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('sweeps') });
     const [, reporter] = only(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('report') });
-    expect(q(collector.workQueue).VisibilityTimeout).toBeGreaterThanOrEqual(6 * worker.Timeout);
+    // A worker stops before its limit and re-queues its shard; a killed one's shard is back within the run timeout.
+    expect(q(collector.workQueue).VisibilityTimeout).toBe(20 * 60);
+    expect(q(collector.workQueue).VisibilityTimeout).toBeGreaterThan(worker.Timeout);
+    const env = worker.Environment.Variables as Record<string, string>;
+    expect(Number(env.DJGC_RUN_TIMEOUT_MINUTES) * 60).toBeGreaterThan(3 * q(collector.workQueue).VisibilityTimeout);
+    // The scanner knows its /tmp (less a reserve) and file limit, to refuse a run whose mark cannot fit.
+    const [, scanner] = only(template, 'AWS::Lambda::Function', { Description: Match.stringLikeRegexp('plans a run') });
+    const scannerEnv = scanner.Environment.Variables as Record<string, string>;
+    expect(Number(scannerEnv.DJGC_SPILL_LIMIT_MIB)).toBe(scanner.EphemeralStorage.Size - 128);
+    expect(Number(scannerEnv.DJGC_OPEN_FILES_LIMIT)).toBeLessThan(1024);
     expect(q(collector.resultsQueue).VisibilityTimeout).toBeGreaterThanOrEqual(6 * reporter.Timeout);
 
     for (const [id, queue] of Object.entries(queues)) {
@@ -420,9 +429,11 @@ describe('IAM', () => {
       'locks/*',
       'runs/*/failed/*',
       'runs/*/notified',
+      'runs/*/progress.json',
       'runs/*/report.html',
       'runs/*/report.json',
       'runs/*/report.txt',
+      'runs/*/settled/*',
     ];
     const expected = {
       scanner: {

@@ -50,6 +50,12 @@ export class RecordingQueue implements WorkQueue {
     this.done.push({ runId, shardId });
   }
 
+  readonly resent: { runId: string; shardId: string }[] = [];
+
+  async resendShard(runId: string, shardId: string): Promise<void> {
+    this.resent.push({ runId, shardId });
+  }
+
   shardsOf(runId: string): string[] {
     return this.shards.filter((m) => m.runId === runId).map((m) => m.shardId);
   }

@@ -6,10 +6,13 @@ import type { Catalog, StorageColumn } from '../types.js';
 import { columnName, groupKey, type StoreScope } from './scope.js';
 import type { Layout } from './sections.js';
 import type { ColumnSummary, Group } from '../model/plan.js';
-import { describeError } from '../model/errors.js';
+import { ConfigurationError, describeError } from '../model/errors.js';
 import type { RunObserver } from '../model/events.js';
 
 const SAMPLE_SIZE = 1024;
+
+/** The mark outgrew the local disk it may spill to: the run stops, naming the numbers, before the disk is full. */
+export class SpillLimitError extends ConfigurationError {}
 
 export interface GroupRefs {
   group: Group;
@@ -45,7 +48,10 @@ export async function mark(
   spillDir: string,
   concurrency: number,
   observe: RunObserver,
+  spillLimitBytes?: number,
 ): Promise<MarkResult> {
+  let spilled = 0;
+  let routed = 0;
   const byKey = new Map<string, GroupRefs>();
   const writers = new Map<string, WriteStream>();
   groups.forEach((group, i) => {
@@ -72,6 +78,15 @@ export async function mark(
       return;
     }
     const line = JSON.stringify(path);
+    spilled += (line.length + 1) * targets.length;
+    routed += targets.length;
+    if (spillLimitBytes !== undefined && spilled > spillLimitBytes) {
+      throw new SpillLimitError(
+        `the mark outgrew the scanner's local disk: ${routed} references took ${mib(spilled)} MiB of the ${mib(spillLimitBytes)} MiB it may ` +
+          'spill (the function\'s ephemeral storage less a reserve), before every column was read. Give the scanner more ephemeral storage ' +
+          '(the stack\'s sizing.scanner.ephemeralStorageMiB, up to 10240) or collect fewer schemas per run.',
+      );
+    }
     for (const refs of targets) {
       refs.count++;
       if (refs.sample.length < SAMPLE_SIZE) refs.sample.push(path);
@@ -98,6 +113,7 @@ export async function mark(
       }
       observe({ type: 'column-read', column: name, references: summary.references });
     } catch (error) {
+      if (error instanceof SpillLimitError) throw error;
       summary.error = describeError(error);
       // The catalog's and the scope's messages often start with the column's name already.
       const cause = summary.error.startsWith(`${name}: `) ? summary.error.slice(name.length + 2) : summary.error.startsWith(`${name} `) ? summary.error.slice(name.length + 1) : summary.error;
@@ -125,6 +141,8 @@ export async function mark(
   result.columns.sort((a, b) => a.column.localeCompare(b.column));
   return result;
 }
+
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
 /** The groups whose objects a reference path can cover. */
 function groupsForPath(

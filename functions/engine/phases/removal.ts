@@ -26,8 +26,13 @@ export interface RemovalContext {
   recheck: Recheck;
   transactions: TransactionWatch;
   transactionWaitSeconds: number;
-  /** True once the run has been reported: from then on no batch may remove anything. */
-  runReported: () => Promise<boolean>;
+  /**
+   * Why no batch may start any more for this run (it was reported, or it is so close to its
+   * timeout that it could be finalized while the batch runs), or undefined. Asked before each batch.
+   */
+  runClosed: () => Promise<string | undefined>;
+  /** False once the invocation's time budget cannot take another batch (absent: no limit). */
+  keepRemoving?: () => boolean;
   concurrency: number;
   observe: RunObserver;
   now: () => Date;
@@ -35,6 +40,9 @@ export interface RemovalContext {
 
 /** Ends the removal of a shard: what is left of it is not removed, and the message says why. */
 class StopRemoval extends Error {}
+
+/** The time budget is spent: the rest of the shard is left for the next invocation (its batches so far are journaled). */
+class PauseRemoval extends Error {}
 
 type JournalRow = BatchJournal['rows'][number];
 
@@ -45,10 +53,11 @@ type JournalRow = BatchJournal['rows'][number];
  * is journaled once done, so a retried shard replays it instead of redoing it. The first failure
  * stops the rest of the shard; batches already running finish.
  */
-export async function removeOrphans(context: RemovalContext, result: ShardResult): Promise<void> {
+export async function removeOrphans(context: RemovalContext, result: ShardResult): Promise<'done' | 'paused'> {
   const ctx = countingRequests(context, result.requests);
   const count = counter(result);
   let stop: string | undefined;
+  let paused = false;
   let failures = 0;
 
   const apply = (journal: BatchJournal): void => {
@@ -59,23 +68,30 @@ export async function removeOrphans(context: RemovalContext, result: ShardResult
 
   const work = async (batch: Orphan[], n: number): Promise<void> => {
     try {
-      const journal = await removeBatch(ctx, n, batch, () => stop !== undefined);
+      const journal = await removeBatch(ctx, n, batch, () => stop !== undefined || paused);
       if (journal) apply(journal);
     } catch (error) {
+      if (error instanceof PauseRemoval) {
+        paused = true;
+        return;
+      }
       stop ??= error instanceof StopRemoval ? error.message : `removal batch ${n} of shard ${ctx.shard.id} failed: ${describeError(error)}`;
     }
   };
 
   try {
-    await forEachBounded(batchesOf(ctx.folder.readOrphans(ctx.runId, ctx.shard.id)), ctx.concurrency, work, () => stop !== undefined);
+    await forEachBounded(batchesOf(ctx.folder.readOrphans(ctx.runId, ctx.shard.id)), ctx.concurrency, work, () => stop !== undefined || paused);
   } catch (error) {
     stop ??= `cannot read the orphan list of shard ${ctx.shard.id}: ${describeError(error)}`;
   }
+  // Paused: the shard's result is not final; the next invocation replays the journaled batches and goes on.
+  if (paused && stop === undefined) return 'paused';
   if (failures > MAX_LISTED_ERRORS) result.errors.push(`… and ${failures - MAX_LISTED_ERRORS} more objects could not be removed`);
   if (stop) {
     result.errors.push(stop);
     ctx.observe({ type: 'error', scope: ctx.shard.id, message: stop });
   }
+  return 'done';
 }
 
 /**
@@ -128,9 +144,9 @@ async function removeBatch(ctx: RemovalContext, n: number, batch: Orphan[], stop
   const journaled = await ctx.folder.readBatch(ctx.runId, ctx.shard.id, n);
   if (journaled) return journaled;
   if (stopped()) return null;
-  if (await ctx.runReported()) {
-    throw new StopRemoval(`run ${ctx.runId} was reported while shard ${ctx.shard.id} was being swept; nothing more is removed for it`);
-  }
+  const closed = await ctx.runClosed();
+  if (closed) throw new StopRemoval(closed);
+  if (ctx.keepRemoving && !ctx.keepRemoving()) throw new PauseRemoval();
   const { row, rows } = rowsOf();
   const journal: BatchJournal = { rows: [], deleted: [], errors: [], failures: 0 };
 

@@ -19,6 +19,8 @@ export interface SweepContext {
   graceHours: number;
   observe: RunObserver;
   now: () => number;
+  /** False once the invocation's time budget cannot take another page (absent: no limit). */
+  keepListing?: () => boolean;
 }
 
 export function newResult(shard: ShardPlan): ShardResult {
@@ -50,12 +52,29 @@ export function counter(result: ShardResult): (schema: string, table: string, up
   };
 }
 
-/** List one shard, decide each key's fate, and write the orphan list. A listing error is reported, never thrown. */
-export async function listShard(ctx: SweepContext, references: ReadonlySet<string>): Promise<ShardResult> {
+/** A listing checkpoints (orphans found so far, and the cursor) at least this often, and whenever it stops for its time budget. */
+export const CHECKPOINT_PAGES = 10;
+
+/**
+ * List one shard, decide each key's fate, and write the orphan list. A listing error is reported,
+ * never thrown. The listing goes page by page from its checkpoint: every `CHECKPOINT_PAGES`
+ * pages, and when `ctx.keepListing()` says the time budget is spent, the orphans of the pages
+ * since the last checkpoint and the cursor (the last key of the last page decided) are written;
+ * null is returned when it stopped, and the next call resumes after the cursor with the counts
+ * so far. A listing stopped without a checkpoint (killed) redoes only the pages since the last one.
+ */
+export async function listShard(ctx: SweepContext, references: ReadonlySet<string>): Promise<ShardResult | null> {
   const { shard } = ctx;
-  const result = newResult(shard);
-  // Counted once over all shards: a folder reference also sent to the next shard belongs to the one it sorts in.
-  for (const path of references) if (inRange(path, shard)) result.references++;
+  const checkpoint = await ctx.folder.readListingCheckpoint(ctx.runId, shard.id);
+  let result: ShardResult;
+  if (checkpoint) result = checkpoint.result;
+  else {
+    result = newResult(shard);
+    // Counted once over all shards: a folder reference also sent to the next shard belongs to the one it sorts in.
+    for (const path of references) if (inRange(path, shard)) result.references++;
+  }
+  let parts = checkpoint?.parts ?? 0;
+  const startAfter = checkpoint?.cursor ?? shard.after;
   const count = counter(result);
   const rules = {
     section: shard.section,
@@ -65,12 +84,14 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
     graceCutoffMs: ctx.now() - hoursToMs(ctx.graceHours),
   };
 
-  async function* orphans(): AsyncIterable<string> {
-    for await (const page of ctx.store.list(shard.listPrefix, shard.after !== undefined ? { startAfter: shard.after } : {})) {
+  let found: string[] = [];
+  let pages = 0;
+  try {
+    listing: for await (const page of ctx.store.list(shard.listPrefix, startAfter !== undefined ? { startAfter } : {})) {
       result.requests.list++;
       for (const entry of page) {
-        if (shard.upTo !== undefined && compareBytes(entry.path, shard.upTo) > 0) return;
-        if (shard.after !== undefined && compareBytes(entry.path, shard.after) <= 0) continue;
+        if (shard.upTo !== undefined && compareBytes(entry.path, shard.upTo) > 0) break listing;
+        if (startAfter !== undefined && compareBytes(entry.path, startAfter) <= 0) continue;
         const decided = fateAtListing(entry, rules);
         if (decided.fate === 'not-an-object') {
           result.skipped++;
@@ -93,16 +114,24 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
         });
         if (decided.fate === 'orphaned') {
           const orphan: Orphan = { path: entry.path, size: entry.size, lastModified: entry.lastModified.toISOString(), schema, table };
-          yield JSON.stringify(orphan);
+          found.push(JSON.stringify(orphan));
         }
       }
       ctx.observe({ type: 'listed', shard: shard.id, objects: page.length });
+      const last = page[page.length - 1];
+      if (!last) continue;
+      const stop = ctx.keepListing !== undefined && !ctx.keepListing();
+      if (stop || ++pages >= CHECKPOINT_PAGES) {
+        await ctx.folder.writeListingPart(ctx.runId, shard.id, parts, found);
+        parts++;
+        found = [];
+        pages = 0;
+        await ctx.folder.writeListingCheckpoint(ctx.runId, shard.id, { cursor: last.path, parts, result });
+        if (stop) return null;
+      }
     }
-  }
-
-  try {
     const digest = createHash('sha256');
-    await ctx.folder.writeOrphans(ctx.runId, shard.id, digested(orphans(), digest));
+    await ctx.folder.writeOrphans(ctx.runId, shard.id, digested(withParts(ctx, parts, found), digest));
     result.orphanDigest = digest.digest('hex');
     result.listingComplete = true;
   } catch (error) {
@@ -111,6 +140,12 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
     ctx.observe({ type: 'error', scope: shard.id, message });
   }
   return result;
+}
+
+/** The orphans of the checkpointed parts, in listing order, then those found since. */
+async function* withParts(ctx: SweepContext, parts: number, found: string[]): AsyncIterable<string> {
+  for (let n = 0; n < parts; n++) yield* ctx.folder.readListingPart(ctx.runId, ctx.shard.id, n);
+  yield* found;
 }
 
 /**
@@ -195,7 +230,7 @@ function parseOrphan(line: string): Orphan | null {
   }
 }
 
-async function* digested(lines: AsyncIterable<string>, digest: Hash): AsyncIterable<string> {
+async function* digested(lines: AsyncIterable<string> | Iterable<string>, digest: Hash): AsyncIterable<string> {
   for await (const line of lines) {
     digest.update(`${line}\n`);
     yield line;

@@ -17,6 +17,10 @@ class MemoryQueue implements WorkQueue {
     this.shards.push(...shardIds);
   }
 
+  async resendShard(_runId: string, shardId: string): Promise<void> {
+    this.shards.push(shardId);
+  }
+
   async sendShardDone(): Promise<void> {}
 }
 
@@ -55,17 +59,20 @@ export async function runLocally(local: LocalDependencies, request: RunRequest):
   if (queue.shards.length > 0) {
     deps.observe?.({ type: 'phase', phase: 'sweep', detail: `${queue.shards.length} shards` });
     const limit = pLimit(Math.max(1, plan.options.concurrency));
-    await Promise.all(
-      queue.shards.map((shardId) =>
-        limit(async () => {
-          try {
-            await workOnShard(deps, plan.runId, shardId, plan);
-          } catch (error) {
-            await recordShardFailure(deps, plan.runId, shardId, describeError(error));
-          }
-        }),
-      ),
-    );
+    // Until the queue is empty: a shard that stopped at a time budget (none is set locally) comes back.
+    for (let round = queue.shards.splice(0); round.length > 0; round = queue.shards.splice(0)) {
+      await Promise.all(
+        round.map((shardId) =>
+          limit(async () => {
+            try {
+              await workOnShard(deps, plan.runId, shardId, plan);
+            } catch (error) {
+              await recordShardFailure(deps, plan.runId, shardId, describeError(error));
+            }
+          }),
+        ),
+      );
+    }
   }
   deps.observe?.({ type: 'phase', phase: 'report' });
   const report = await reportRun(deps, plan.runId, {}, plan);

@@ -8,6 +8,8 @@ import type { PriceSettings } from '../phases/cost.js';
 /** Hands shards to workers and tells the reporter when a shard is done (SQS on AWS, memory locally). */
 export interface WorkQueue {
   sendShards(runId: string, shardIds: string[]): Promise<void>;
+  /** A shard stopped at its worker's time budget, its progress saved: deliver it again to go on. */
+  resendShard(runId: string, shardId: string): Promise<void>;
   /** A shard has its result, or has failed for good. */
   sendShardDone(runId: string, shardId: string): Promise<void>;
 }
@@ -15,6 +17,13 @@ export interface WorkQueue {
 /** Tells people that a run finished (SNS on AWS, the terminal locally). Called once per run. */
 export interface Notifier {
   publish(report: Report): Promise<void>;
+}
+
+export interface ScannerLimits {
+  /** Bytes the mark may spill to local disk (references, one line each). */
+  spillBytes?: number;
+  /** Files the mark may hold open at once (one spill stream per store root, schema and section). */
+  openFiles?: number;
 }
 
 /** Limits of the run lifecycle, from the stack or the command line. */
@@ -47,6 +56,18 @@ export interface EngineDependencies {
   /** Whether the process that holds a lock still runs (locally; absent on AWS, where locks time out). */
   holderAlive?: (holder: { host: string; pid: number }) => boolean;
   observe?: RunObserver;
+  /**
+   * Milliseconds this invocation has left (on AWS, the Lambda context's remaining time): a worker
+   * takes no new listing page or removal batch it could not finish, and re-queues the rest of its
+   * shard. Absent (locally): no limit.
+   */
+  remainingMs?: () => number;
+  /**
+   * What the scanner's machine holds (on AWS: the function's /tmp and the Lambda file limit): a run
+   * whose mark would not fit is refused before marking, or stopped as soon as it outgrows them,
+   * with the numbers. Absent: no limit.
+   */
+  scannerLimits?: ScannerLimits;
   /** Storage and request prices for the report's cost lines; defaults (S3 Standard, us-east-1) for what is not given. */
   prices?: PriceSettings;
 }

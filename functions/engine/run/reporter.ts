@@ -64,6 +64,24 @@ export async function reportRun(
 }
 
 /**
+ * The reporter's answer to one "shard done" notice, in a bounded number of reads whatever the
+ * number of shards: the notice is counted once (the shard's `settled` marker, written only if
+ * absent) into the run's progress count, and only when every shard is counted are the shard
+ * results read, each once, to build the report. A notice delivered again, or one whose count a
+ * concurrent reporter lost, recounts the markers instead. Returns the report once written, else null.
+ */
+export async function settleShard(deps: ReporterDependencies, runId: string, shardId: string): Promise<Report | null> {
+  if (await deps.folder.readReport(runId)) return reportRun(deps, runId);
+  const fresh = await deps.folder.claimSettled(runId, shardId, deps.now());
+  const progress = (await deps.folder.readProgress(runId)) ?? { shards: (await deps.folder.readPlan(runId)).shards.length, settled: 0 };
+  if (fresh) progress.settled++;
+  else progress.settled = Math.max(progress.settled, await deps.folder.countSettled(runId));
+  await deps.folder.writeProgress(runId, progress);
+  if (progress.settled < progress.shards) return null;
+  return reportRun(deps, runId);
+}
+
+/**
  * Add the run to the run index (one object per run, written once) and rebuild the history page
  * from the index. Two reporters finishing at once each write their own entry; the page each
  * writes is read back from the index after its own entry, and is rebuilt once more if an entry
@@ -132,12 +150,27 @@ function buildRunReport(deps: ReporterDependencies, plan: RunPlan, status: RunSt
   return report;
 }
 
-/** Report, as partial, every run that is past its timeout; free the scope of one whose scanner died before planning. */
+async function reportIfSettled(deps: ReporterDependencies, runId: string): Promise<Report | null> {
+  const progress = await deps.folder.readProgress(runId);
+  if (!progress || (progress.settled < progress.shards && (await deps.folder.countSettled(runId)) < progress.shards)) return null;
+  return reportRun(deps, runId);
+}
+
+/**
+ * Report, as partial, every run that is past its timeout; free the scope of one whose scanner died
+ * before planning; and report an active run whose shards have all settled although its count says otherwise.
+ */
 export async function finalizeOverdue(deps: ReporterDependencies): Promise<Report[]> {
   const now = deps.now();
   const reports: Report[] = [];
   for (const lock of await deps.folder.readLocks()) {
-    if (lock.finishedAt || isActive(lock, now, lockLimits(deps))) continue;
+    if (lock.finishedAt) continue;
+    if (isActive(lock, now, lockLimits(deps))) {
+      // Every shard settled, but two reporters racing lost a count: report it now, not at its timeout.
+      const report = await reportIfSettled(deps, lock.runId);
+      if (report) reports.push(report);
+      continue;
+    }
     let report: Report | null = null;
     try {
       report = await reportRun(deps, lock.runId, { timedOut: `the run did not finish within ${deps.lifecycle.runTimeoutMinutes} minutes` });

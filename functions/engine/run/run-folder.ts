@@ -40,12 +40,17 @@ const layout = {
   refs: (runId: string, shardId: string) => `runs/${runId}/refs/${shardId}.jsonl`,
   approval: (runId: string) => `runs/${runId}/approved.json`,
   listing: (runId: string, shardId: string) => `runs/${runId}/listing/${shardId}.json`,
+  listingCheckpoint: (runId: string, shardId: string) => `runs/${runId}/listing/${shardId}/checkpoint.json`,
+  listingPart: (runId: string, shardId: string, n: number) => `runs/${runId}/listing/${shardId}/part-${n}.jsonl`,
   orphans: (runId: string, shardId: string) => `runs/${runId}/orphans/${shardId}.jsonl`,
   batch: (runId: string, shardId: string, n: number) => `runs/${runId}/batches/${shardId}/${n}.json`,
   shardResult: (runId: string, shardId: string) => `runs/${runId}/shards/${shardId}.json`,
   quarantined: (runId: string) => `runs/${runId}/quarantined/`,
   quarantineRecord: (runId: string, shardId: string, n: number) => `runs/${runId}/quarantined/${shardId}/${n}.json`,
   shardFailure: (runId: string, shardId: string) => `runs/${runId}/failed/${shardId}.json`,
+  settledDir: (runId: string) => `runs/${runId}/settled/`,
+  settled: (runId: string, shardId: string) => `runs/${runId}/settled/${shardId}`,
+  progress: (runId: string) => `runs/${runId}/progress.json`,
   report: (runId: string, ext: 'json' | 'txt' | 'html') => `runs/${runId}/report.${ext}`,
   notified: (runId: string) => `runs/${runId}/notified`,
   latest: () => 'latest.json',
@@ -58,6 +63,25 @@ const layout = {
   lock: (runId: string) => `locks/${runId}.json`,
   lockGuard: () => 'locks/guard',
 };
+
+/**
+ * The reporter's count of a run's settled shards (result or failure recorded, notice counted).
+ * Never more than the markers: each count follows a marker claimed first, and two reporters
+ * racing can only lose a count, which a recount of the markers restores.
+ */
+export interface ListingCheckpoint {
+  /** The last key of the last page whose keys are decided: the listing resumes after it. */
+  cursor: string;
+  /** Orphan parts written so far (`part-0` … `part-<parts-1>`). */
+  parts: number;
+  /** The shard's counts over the pages decided so far. */
+  result: ShardResult;
+}
+
+export interface RunProgress {
+  shards: number;
+  settled: number;
+}
 
 /** Typed reads and writes of every artifact of a run. */
 export class RunFolder {
@@ -113,7 +137,25 @@ export class RunFolder {
     await this.storage.writeText(layout.listing(runId, result.shardId), JSON.stringify(result));
   }
 
-  writeOrphans(runId: string, shardId: string, lines: AsyncIterable<string>): Promise<void> {
+  /** Where an interrupted listing stands: the last key of the last page decided, and its counts so far. */
+  readListingCheckpoint(runId: string, shardId: string): Promise<ListingCheckpoint | null> {
+    return this.readJson<ListingCheckpoint>(layout.listingCheckpoint(runId, shardId));
+  }
+
+  async writeListingCheckpoint(runId: string, shardId: string, checkpoint: ListingCheckpoint): Promise<void> {
+    await this.storage.writeText(layout.listingCheckpoint(runId, shardId), JSON.stringify(checkpoint));
+  }
+
+  /** The orphans found in the pages between two checkpoints of a listing. */
+  writeListingPart(runId: string, shardId: string, n: number, lines: Iterable<string>): Promise<void> {
+    return this.storage.writeLines(layout.listingPart(runId, shardId, n), lines);
+  }
+
+  readListingPart(runId: string, shardId: string, n: number): AsyncIterable<string> {
+    return this.storage.readLines(layout.listingPart(runId, shardId, n));
+  }
+
+  writeOrphans(runId: string, shardId: string, lines: AsyncIterable<string> | Iterable<string>): Promise<void> {
     return this.storage.writeLines(layout.orphans(runId, shardId), lines);
   }
 
@@ -162,6 +204,28 @@ export class RunFolder {
 
   async writeShardFailure(runId: string, failure: ShardFailure): Promise<void> {
     await this.storage.writeText(layout.shardFailure(runId, failure.shardId), JSON.stringify(failure));
+  }
+
+  /**
+   * The reporter counts a shard's "done" notice once: true for the one caller that marks the
+   * shard settled (a notice delivered again finds the marker).
+   */
+  claimSettled(runId: string, shardId: string, at: Date): Promise<boolean> {
+    return this.storage.writeText(layout.settled(runId, shardId), at.toISOString(), { ifAbsent: true });
+  }
+
+  /** How many shards are marked settled: one listing of the markers (a page per 1000 shards on S3). */
+  async countSettled(runId: string): Promise<number> {
+    return (await this.storage.list(layout.settledDir(runId))).length;
+  }
+
+  /** The reporter's running count of settled shards, so that a notice does not read every shard's result. */
+  readProgress(runId: string): Promise<RunProgress | null> {
+    return this.readJson<RunProgress>(layout.progress(runId));
+  }
+
+  async writeProgress(runId: string, progress: RunProgress): Promise<void> {
+    await this.storage.writeText(layout.progress(runId), JSON.stringify(progress));
   }
 
   readReport(runId: string): Promise<Report | null> {

@@ -72,6 +72,7 @@ export async function startRun(deps: EngineDependencies, request: RunRequest, ru
   try {
     const plan = approved ? await approvalPlan(deps, approved, options, runId) : await planAndMark(deps, options, runId);
     await deps.folder.writePlan(plan);
+    await deps.folder.writeProgress(plan.runId, { shards: plan.shards.length, settled: 0 });
     deps.observe?.({ type: 'shards-planned', shards: plan.shards.length });
     if (plan.shards.length > 0) await deps.queue.sendShards(plan.runId, plan.shards.map((s) => s.id));
     else await reportRun(deps, plan.runId, {}, plan);
@@ -103,13 +104,14 @@ async function planAndMark(deps: EngineDependencies, options: RunOptions, runId:
   const readability = await deps.catalog.checkReadable({ ignoredSchemas: Object.keys(ignored), ignoredDatabases: Object.keys(deps.declared.ignoredDatabases) });
   const schemas = schemasInScope(columns, options.schemas);
   const groups = groupsFor(scope, schemas);
+  await checkFits(deps, groups.length);
   timings.plan = performance.now() - t;
 
   t = performance.now();
   observe({ type: 'phase', phase: 'mark', detail: `${columns.length} storage columns`, columns: columns.length });
   const spillDir = await mkdtemp(join(tmpdir(), 'djgc-mark-'));
   try {
-    const marked = await mark(deps.catalog, columns, scope, groups, spillDir, options.concurrency, observe);
+    const marked = await mark(deps.catalog, columns, scope, groups, spillDir, options.concurrency, observe, deps.scannerLimits?.spillBytes);
     const shards = await partition(marked, options.maxRefsPerShard, deps.folder, runId);
     if (options.mode === 'collect') shards.push(...purgeShards(scope, schemas));
     timings.mark = performance.now() - t;
@@ -139,6 +141,36 @@ async function planAndMark(deps: EngineDependencies, options: RunOptions, runId:
     };
   } finally {
     await rm(spillDir, { recursive: true, force: true });
+  }
+}
+
+/** Bytes of a reference line in the mark's spill, for the estimate before marking (a path of about 90 characters, quoted). */
+export const SPILL_BYTES_PER_REFERENCE = 100;
+
+/**
+ * Refuse, before any column is read, a run whose mark cannot fit the scanner: more spill files than
+ * it may hold open, or, by the previous finished run's count of references, more spill than its disk.
+ */
+async function checkFits(deps: EngineDependencies, groups: number): Promise<void> {
+  const limits = deps.scannerLimits;
+  if (!limits) return;
+  if (limits.openFiles !== undefined && groups > limits.openFiles) {
+    throw new ConfigurationError(
+      `not started: the mark would hold ${groups} spill files open (one per store root, schema and section), more than the ` +
+        `${limits.openFiles} the scanner may: collect fewer schemas per run (the payload's "schemas") or fewer stores ("store").`,
+    );
+  }
+  if (limits.spillBytes === undefined) return;
+  const previous = await deps.folder.readLatest();
+  if (!previous) return;
+  const estimate = previous.references_read * SPILL_BYTES_PER_REFERENCE;
+  if (estimate > limits.spillBytes) {
+    const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+    throw new ConfigurationError(
+      `not started: run ${previous.run_id} read ${previous.references_read} references; at about ${SPILL_BYTES_PER_REFERENCE} bytes each ` +
+        `the mark would spill about ${mib(estimate)} MiB, more than the ${mib(limits.spillBytes)} MiB of the scanner's local disk it may use. ` +
+        `Give the scanner at least ${Math.ceil((estimate * 1.25) / 2 ** 20 / 64) * 64 + 64} MiB of ephemeral storage (the stack's sizing.scanner.ephemeralStorageMiB, up to 10240).`,
+    );
   }
 }
 

@@ -8,11 +8,50 @@ import { listShard, newResult, readApprovedList, type SweepContext } from '../ph
 import { removeOrphans } from '../phases/removal.js';
 import type { TransactionWatch } from '../phases/last-look.js';
 import { purgeQuarantine } from '../phases/purge.js';
-import { makeRecheck } from '../phases/recheck.js';
+import { makeRecheck, sharedRecheck } from '../phases/recheck.js';
 import { recordStoreFacts } from '../phases/store-facts.js';
 import type { EngineDependencies } from './ports.js';
 
-const REMOVAL_CONCURRENCY = 2;
+/** Removal batches of a shard in flight at once; their re-checks share rounds (`sharedRecheck`). */
+const REMOVAL_CONCURRENCY = 4;
+/** What a listing keeps in hand when it takes another page: time to write its checkpoint and re-queue the shard. */
+export const LISTING_RESERVE_MS = 60_000;
+/** What a removal batch needs besides its wait for open write transactions: two re-checks, the move or delete, the journal. */
+export const BATCH_RESERVE_MS = 120_000;
+
+/**
+ * The invocation's time budget, from the time it has left (on AWS, the Lambda context's): a new
+ * page or batch is taken only while what it may need is still there. Absent: no limit.
+ */
+function budgetOf(deps: EngineDependencies, plan: RunPlan): { keepListing?: () => boolean; keepRemoving?: () => boolean } {
+  const left = deps.remainingMs;
+  if (!left) return {};
+  return {
+    keepListing: () => left() > LISTING_RESERVE_MS,
+    keepRemoving: () => left() > BATCH_RESERVE_MS + plan.options.transactionWaitSeconds * 1000,
+  };
+}
+
+/**
+ * Why a removal batch may not start: the run is reported (finalized), or it would still run when
+ * the run's lock lapses and the run may be finalized as partial without it.
+ */
+function runClosedCheck(deps: EngineDependencies, plan: RunPlan): () => Promise<string | undefined> {
+  let startedAt: number | undefined;
+  return async () => {
+    if (await deps.folder.readReport(plan.runId)) return `run ${plan.runId} was reported while this shard was being swept; nothing more is removed for it`;
+    startedAt ??= Date.parse((await deps.folder.readLock(plan.runId))?.startedAt ?? plan.createdAt);
+    const timeoutMs = deps.lifecycle.runTimeoutMinutes * 60_000;
+    const needs = BATCH_RESERVE_MS + plan.options.transactionWaitSeconds * 1000;
+    if (deps.now().getTime() + needs >= startedAt + timeoutMs) {
+      return (
+        `run ${plan.runId} is too close to its timeout of ${deps.lifecycle.runTimeoutMinutes} minutes for another removal batch ` +
+        '(it may be finalized as partial while the batch runs); nothing more is removed for it'
+      );
+    }
+    return undefined;
+  };
+}
 
 /**
  * The worker's role: sweep one shard of a run and tell the reporter. Nothing is done for a run
@@ -23,6 +62,11 @@ export async function workOnShard(deps: EngineDependencies, runId: string, shard
   const plan = knownPlan ?? (await deps.folder.readPlan(runId));
   if (await deps.folder.readReport(runId)) return null;
   const result = await sweepShard(deps, plan, shardId);
+  if (result === null) {
+    // Stopped at its time budget, its progress checkpointed: the rest of the shard goes back on the queue.
+    await deps.queue.resendShard(runId, shardId);
+    return null;
+  }
   await deps.queue.sendShardDone(runId, shardId);
   return result;
 }
@@ -33,8 +77,12 @@ export async function recordShardFailure(deps: EngineDependencies, runId: string
   await deps.queue.sendShardDone(runId, shardId);
 }
 
-/** List and diff one shard (or take the approved dry run's list), then remove its orphans when the run is a collect. */
-export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardId: string): Promise<ShardResult> {
+/**
+ * List and diff one shard (or take the approved dry run's list), then remove its orphans when the
+ * run is a collect. null when the invocation's time budget ran out first: what was done is
+ * checkpointed (listing) or journaled (removal), and the next call goes on from there.
+ */
+export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardId: string): Promise<ShardResult | null> {
   const done = await deps.folder.readShardResult(plan.runId, shardId);
   if (done) return done;
   const shard = plan.shards.find((s) => s.id === shardId);
@@ -48,6 +96,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
   }
   const observe = deps.observe ?? ignoreEvents;
   const now = (): number => deps.now().getTime();
+  const budget = budgetOf(deps, plan);
   const ctx: SweepContext = {
     runId: plan.runId,
     folder: deps.folder,
@@ -57,9 +106,10 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
     graceHours: plan.options.graceHours,
     observe,
     now,
+    ...(budget.keepListing ? { keepListing: budget.keepListing } : {}),
   };
 
-  const recheck = makeRecheck(deps.catalog, scope, shard.root, new Set(Object.keys(plan.declared.ignoredSchemas)));
+  const recheck = sharedRecheck(makeRecheck(deps.catalog, scope, shard.root, new Set(Object.keys(plan.declared.ignoredSchemas))));
   const transactions: TransactionWatch = {
     open: () => deps.catalog.openWriteTransactions(),
     stillOpen: (snapshot) => deps.catalog.stillOpen(snapshot),
@@ -86,10 +136,12 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
   let result = await deps.folder.readListing(plan.runId, shardId);
   if (!result) {
     // A missing refs file is thrown, not reported: without its references a shard cannot be swept, and a retry may succeed.
-    result = plan.approvedRun
+    const listed = plan.approvedRun
       ? await readApprovedList(ctx, plan.approvedRun, (await deps.folder.readShardResult(plan.approvedRun, shardId))?.orphanDigest)
       : await listShard(ctx, await loadShardReferences(deps.folder, plan.runId, shardId));
-    result.timings.listMs = now() - started;
+    if (listed === null) return null;
+    result = listed;
+    result.timings.listMs += now() - started;
     if (result.listingComplete) await deps.folder.writeListing(result, plan.runId);
   }
   observe({ type: 'shard-listed', shard: shardId, orphans: result.totals.orphaned });
@@ -104,7 +156,7 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
       result.deletionAttempted = true;
       const visible = await deps.catalog.openWriteTransactions().then((s) => s.visible, () => false);
       result.transactionsVisible = visible;
-      await removeOrphans(
+      const removal = await removeOrphans(
         {
           runId: plan.runId,
           folder: deps.folder,
@@ -115,13 +167,15 @@ export async function sweepShard(deps: EngineDependencies, plan: RunPlan, shardI
           recheck,
           transactions,
           transactionWaitSeconds: plan.options.transactionWaitSeconds,
-          runReported: async () => (await deps.folder.readReport(plan.runId)) !== null,
+          runClosed: runClosedCheck(deps, plan),
+          ...(budget.keepRemoving ? { keepRemoving: budget.keepRemoving } : {}),
           concurrency: REMOVAL_CONCURRENCY,
           observe,
           now: deps.now,
         },
         result,
       );
+      if (removal === 'paused') return null;
       result.timings.deleteMs = now() - removalStarted;
     }
   }
