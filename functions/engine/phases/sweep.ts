@@ -65,12 +65,29 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
     graceCutoffMs: ctx.now() - hoursToMs(ctx.graceHours),
   };
 
+  // Each (schema, table)'s two tallies (the shard's totals and the table's) are looked up once, not per object.
+  const tallies = new Map<string, Map<string, Tally>>();
+  const tallyOf = (schema: string, table: string): Tally => {
+    let tables = tallies.get(schema);
+    if (!tables) tallies.set(schema, (tables = new Map()));
+    let tally = tables.get(table);
+    if (!tally) tables.set(table, (tally = ((result.breakdown[schema] ??= {})[table] ??= emptyTally())));
+    return tally;
+  };
+  const totals = result.totals;
+
   async function* orphans(): AsyncIterable<string> {
-    for await (const page of ctx.store.list(shard.listPrefix, shard.after !== undefined ? { startAfter: shard.after } : {})) {
+    const { upTo, after } = shard;
+    for await (const page of ctx.store.list(shard.listPrefix, after !== undefined ? { startAfter: after } : {})) {
       result.requests.list++;
-      for (const entry of page) {
-        if (shard.upTo !== undefined && compareBytes(entry.path, shard.upTo) > 0) return;
-        if (shard.after !== undefined && compareBytes(entry.path, shard.after) <= 0) continue;
+      let lines = '';
+      for (let i = 0; i < page.length; i++) {
+        const entry = page[i]!;
+        if (upTo !== undefined && compareBytes(entry.path, upTo) > 0) {
+          if (lines) yield lines.slice(0, -1);
+          return;
+        }
+        if (after !== undefined && compareBytes(entry.path, after) <= 0) continue;
         const decided = fateAtListing(entry, rules);
         if (decided.fate === 'not-an-object') {
           result.skipped++;
@@ -80,22 +97,29 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
           result.outsideScope++;
           continue;
         }
-        const { schema, table } = decided;
-        count(schema, table, (t) => {
-          t.stored++;
-          t.storedBytes += entry.size;
-          if (decided.fate === 'referenced') t.referenced++;
-          else if (decided.fate === 'protected') t.protected++;
-          else {
-            t.orphaned++;
-            t.orphanedBytes += entry.size;
-          }
-        });
-        if (decided.fate === 'orphaned') {
-          const orphan: Orphan = { path: entry.path, size: entry.size, lastModified: entry.lastModified.toISOString(), schema, table };
-          yield JSON.stringify(orphan);
+        const table = tallyOf(decided.schema, decided.table);
+        const size = entry.size;
+        totals.stored++;
+        table.stored++;
+        totals.storedBytes += size;
+        table.storedBytes += size;
+        if (decided.fate === 'referenced') {
+          totals.referenced++;
+          table.referenced++;
+        } else if (decided.fate === 'protected') {
+          totals.protected++;
+          table.protected++;
+        } else {
+          totals.orphaned++;
+          table.orphaned++;
+          totals.orphanedBytes += size;
+          table.orphanedBytes += size;
+          const orphan: Orphan = { path: entry.path, size, lastModified: entry.lastModified.toISOString(), schema: decided.schema, table: decided.table };
+          lines += `${JSON.stringify(orphan)}\n`;
         }
       }
+      // One item per page, its lines joined: the orphan list and its digest are the same as line by line.
+      if (lines) yield lines.slice(0, -1);
       ctx.observe({ type: 'listed', shard: shard.id, objects: page.length });
     }
   }
