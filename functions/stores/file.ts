@@ -377,24 +377,41 @@ export class FileStore implements ObjectStore {
 
   /** One directory's entries, sorted in byte order of the paths they lead to; undefined if it vanished. */
   private readDirectory(dirRel: string): WalkEntry[] | undefined {
-    let dirents: Dirent<Buffer>[];
+    const absolute = join(this.root, dirRel);
+    let named: Dirent[];
     try {
-      dirents = readdirSync(join(this.root, dirRel), { withFileTypes: true, encoding: 'buffer' });
+      named = readdirSync(absolute, { withFileTypes: true });
     } catch (error) {
       if (dirRel !== '' && errorCode(error) === 'ENOENT') return undefined;
       throw error;
     }
     const entries: (WalkEntry & { key: string })[] = [];
-    for (const dirent of dirents) {
+    const add = (name: string, dirent: Dirent | Dirent<Buffer>): void => {
       const isDirectory = dirent.isDirectory();
-      if (!isDirectory && !dirent.isFile()) continue;
-      let name: string;
-      try {
-        name = utf8.decode(dirent.name);
-      } catch {
-        continue;
-      }
+      if (!isDirectory && !dirent.isFile()) return;
       entries.push({ name, isDirectory, key: isDirectory ? name + '/' : name });
+    };
+    // Names read as UTF-8 (the cheaper call); a name that is not valid UTF-8 reads with U+FFFD in
+    // it, and only then is the folder read again as bytes, to skip exactly the names that are not.
+    if (!named.some((dirent) => dirent.name.includes('\uFFFD'))) {
+      for (const dirent of named) add(dirent.name, dirent);
+    } else {
+      let dirents: Dirent<Buffer>[];
+      try {
+        dirents = readdirSync(absolute, { withFileTypes: true, encoding: 'buffer' });
+      } catch (error) {
+        if (dirRel !== '' && errorCode(error) === 'ENOENT') return undefined;
+        throw error;
+      }
+      for (const dirent of dirents) {
+        let name: string;
+        try {
+          name = utf8.decode(dirent.name);
+        } catch {
+          continue;
+        }
+        add(name, dirent);
+      }
     }
     entries.sort((a, b) => compareBytes(a.key, b.key));
     return entries;
