@@ -1,282 +1,154 @@
 /**
- * Benchmarks: objects/s for scan and collect on generated stores (file and S3), and the peak
- * memory of mark + sweep as the store grows. Prints figures; asserts nothing.
+ * The benchmark: djgc beside its floor, on the same generated data in the same run. Prints
+ * figures; asserts nothing.
  *
- *   npm run bench                      # default sizes
- *   BENCH_OBJECTS=200000 npm run bench # objects per throughput run
- *   BENCH_MEMORY_SIZES=50000,100000,200000 npm run bench
+ *   npm run bench                        # 250 000 objects: file store and S3 (fauxqs), PostgreSQL and MariaDB
+ *   BENCH_OBJECTS=1000000 npm run bench  # any size
+ *   BENCH=file-pg,file-mariadb,s3-pg     # which combinations (default: all three)
+ *   BENCH_S3_OBJECTS=25000               # objects in the S3 bucket (default 25 000: the emulator's listing is quadratic)
+ *   BENCH_REPEATS=2                      # each measurement's best of this many
+ *
+ * Floors (each in a child process of its own, as every djgc run is):
+ *   walk   readdir with file types and an lstat of every file (size, mtime), no sorting
+ *   list   a bare ListObjectsV2 loop, one page after the other
+ *   copy   `COPY bench.recording (h, a, n) TO STDOUT` (PostgreSQL)
+ *   select a plain streamed SELECT of the same columns with mysql2 (MariaDB)
+ * A djgc phase's ratio is its floor's time ÷ djgc's time (1 = as fast as the floor): mark
+ * against copy/select, sweep (listing and deciding) against walk/list, the whole scan against
+ * their sum. Peak RSS is the child process's.
  */
-import { mkdtemp, rm, mkdir, writeFile, utimes } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import pg from 'pg';
-import pLimit from 'p-limit';
-import { CreateBucketCommand, PutObjectCommand, S3Client, ListObjectsV2Command, DeleteObjectsCommand, DeleteBucketCommand } from '@aws-sdk/client-s3';
-import { openCatalog } from '../functions/catalog/index.js';
-import { normalizeStore } from '../functions/config/datajoint.js';
-import { openStore, physicalRoot } from '../functions/stores/index.js';
-import { RunFolder } from '../functions/engine/run/run-folder.js';
-import { LocalFolderStorage } from '../functions/pipeline/local-folder-storage.js';
-import { runLocally } from '../functions/engine/run/local.js';
-import { DEFAULT_RUN_OPTIONS, type RunMode } from '../functions/engine/model/options.js';
-import { NO_DECLARATIONS } from '../functions/engine/model/plan.js';
-import { contentHash } from '../functions/demo/datajoint-writer.js';
-import type { StoreSpec } from '../functions/engine/types.js';
-import type { RunEvent } from '../functions/engine/model/events.js';
-import type { Report } from '../functions/engine/phases/report.js';
+import { join } from 'node:path';
+import { createMariadb, createPostgres, databaseUrl, dataset, dropBucket, s3Client, uploadObjects, writeFileStore, type Database } from './data.js';
+import { runTask, type TaskResult } from './task.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const pgUrl = process.env.DJGC_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const mysqlUrl = process.env.DJGC_TEST_MYSQL_URL;
 const awsEndpoint = process.env.DJGC_TEST_AWS_ENDPOINT;
-const objects = Number(process.env.BENCH_OBJECTS ?? 100_000);
-const memorySizes = (process.env.BENCH_MEMORY_SIZES ?? '50000,100000,200000').split(',').map(Number);
-const OLD = new Date(Date.now() - 7 * 86_400_000);
+const objects = Number(process.env.BENCH_OBJECTS ?? 250_000);
+/** Objects in the S3 bucket (see below why not `BENCH_OBJECTS`). */
+const s3Objects = Math.min(objects, Number(process.env.BENCH_S3_OBJECTS ?? 25_000));
+const which = new Set((process.env.BENCH ?? 'file-pg,file-mariadb,s3-pg').split(','));
+/** Each measurement is taken this often; the fastest is shown (timings on a shared machine are noisy). */
+const repeats = Math.max(1, Number(process.env.BENCH_REPEATS ?? 2));
 
-/** Half the objects are hash objects (subfolded), half schema files, one per row; every third row deleted. */
-function dataset(n: number): { paths: string[]; referenced: string[] } {
-  const paths: string[] = [];
-  const referenced: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const path =
-      i % 2 === 0
-        ? (() => {
-            const h = contentHash(Buffer.from(`object ${i}`));
-            return `_hash/bench/${h.slice(0, 2)}/${h.slice(2, 4)}/${h}`;
-          })()
-        : `_schema/bench/recording/session=${Math.floor(i / 1000)}/id=${i}/n_${i.toString(36).padStart(8, '0')}.npy`;
-    paths.push(path);
-    if (i % 3 !== 0) referenced.push(path);
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const s = (ms: number): string => (ms / 1000).toFixed(2);
+const ratio = (floor: number, ms: number): string => `${(floor / ms).toFixed(2)}×`;
+
+async function best(task: Parameters<typeof runTask>[0]): Promise<TaskResult> {
+  let fastest: TaskResult | undefined;
+  for (let i = 0; i < repeats; i++) {
+    const r = await runTask(task);
+    if (!fastest || r.ms < fastest.ms) fastest = { ...r, maxRssMiB: Math.max(r.maxRssMiB, fastest?.maxRssMiB ?? 0) };
+    else fastest.maxRssMiB = Math.max(fastest.maxRssMiB, r.maxRssMiB);
   }
-  return { paths, referenced };
+  return fastest!;
 }
 
-async function createDatabase(referenced: string[]): Promise<{ name: string; drop: () => Promise<void> }> {
-  const admin = new pg.Client({ connectionString: pgUrl });
-  await admin.connect();
-  const name = `djgc_bench_${process.pid}_${Date.now()}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(pgUrl);
-  url.pathname = `/${name}`;
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  await client.query('CREATE SCHEMA bench');
-  await client.query('CREATE TABLE bench.recording (id integer PRIMARY KEY, h jsonb, n jsonb)');
-  await client.query(`COMMENT ON COLUMN bench.recording.h IS ':<blob@main>:'`);
-  await client.query(`COMMENT ON COLUMN bench.recording.n IS ':<npy@main>:'`);
-  const hashes = referenced.filter((p) => p.startsWith('_hash/'));
-  const files = referenced.filter((p) => p.startsWith('_schema/'));
-  const rows = Math.max(hashes.length, files.length);
-  for (let start = 0; start < rows; start += 10_000) {
-    const ids: number[] = [];
-    const h: (string | null)[] = [];
-    const n: (string | null)[] = [];
-    for (let i = start; i < Math.min(rows, start + 10_000); i++) {
-      ids.push(i);
-      h.push(hashes[i] ? JSON.stringify({ hash: hashes[i]!.slice(-26), path: hashes[i], schema: 'bench', store: 'main', size: 8 }) : null);
-      n.push(files[i] ? JSON.stringify({ path: files[i], store: 'main', dtype: 'float32', shape: [2] }) : null);
+function print(title: string, listing: { name: string; floor: TaskResult }, marking: { name: string; floor: TaskResult }, scan: TaskResult, collect: TaskResult | undefined): void {
+  const r = scan.report!;
+  const floorAll = listing.floor.ms + marking.floor.ms;
+  console.log(`\n${title}: ${fmt(r.stored)} objects stored, ${fmt(r.references)} references read, ${fmt(r.orphaned)} orphaned${r.errors ? `, ERRORS: ${r.scan_errors.join('; ')}` : ''}`);
+  const row = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(22) : c.padStart(12))).join('');
+  console.log(row(['', 'floor s', 'djgc s', 'ratio', 'objects/s', 'refs/s', 'peak RSS MiB']));
+  console.log(row([`mark vs ${marking.name}`, s(marking.floor.ms), s(scan.phases!.mark), ratio(marking.floor.ms, scan.phases!.mark), '', fmt(r.references / (scan.phases!.mark / 1000)), '']));
+  console.log(row([`sweep vs ${listing.name}`, s(listing.floor.ms), s(scan.phases!.sweep), ratio(listing.floor.ms, scan.phases!.sweep), fmt(r.stored / (scan.phases!.sweep / 1000)), '', '']));
+  console.log(row(['scan vs both', s(floorAll), s(scan.ms), ratio(floorAll, scan.ms), fmt(r.stored / (scan.ms / 1000)), fmt(r.references / (scan.ms / 1000)), scan.maxRssMiB.toFixed(0)]));
+  if (collect) {
+    const c = collect.report!;
+    console.log(row([`collect (${fmt(c.quarantined)} moved)`, '', s(collect.ms), '', fmt(c.stored / (collect.ms / 1000)), '', collect.maxRssMiB.toFixed(0)]));
+    if (c.errors) console.log(`  collect errors: ${c.scan_errors.join('; ')}`);
+  }
+  console.log(row(['floor peak RSS', '', '', '', '', '', `${listing.floor.maxRssMiB.toFixed(0)} / ${marking.floor.maxRssMiB.toFixed(0)}`]));
+}
+
+const started = performance.now();
+console.log(`djgc benchmark: ${fmt(objects)} objects, best of ${repeats} per measurement`);
+const data = dataset(objects);
+console.log(`data: ${fmt(data.objects)} objects (${fmt(data.orphaned)} orphaned), ${fmt(data.rows)} rows, ${fmt(data.references)} references`);
+
+const cleanups: (() => Promise<void>)[] = [];
+try {
+  let postgres: Database | undefined;
+  const postgresCleanup = (): Promise<void> => postgres!.drop();
+  let mariadb: Database | undefined;
+  if (which.has('file-pg') || which.has('s3-pg')) {
+    const t = performance.now();
+    postgres = await createPostgres(pgUrl, data);
+    cleanups.push(postgresCleanup);
+    console.log(`PostgreSQL database written in ${s(performance.now() - t)} s`);
+  }
+  if (which.has('file-mariadb')) {
+    if (!mysqlUrl) console.log('file-mariadb: skipped, DJGC_TEST_MYSQL_URL is not set (run through `npm run bench`)');
+    else {
+      const t = performance.now();
+      mariadb = await createMariadb(mysqlUrl, data);
+      cleanups.push(() => mariadb!.drop());
+      console.log(`MariaDB schema written in ${s(performance.now() - t)} s`);
     }
-    await client.query('INSERT INTO bench.recording SELECT * FROM unnest($1::int[], $2::jsonb[], $3::jsonb[])', [ids, h, n]);
   }
-  await client.end();
-  return {
-    name,
-    drop: async () => {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
+  const pgDb = postgres ? databaseUrl(pgUrl, postgres.name) : '';
 
-async function writeFiles(root: string, paths: string[]): Promise<void> {
-  const made = new Set<string>();
-  for (let i = 0; i < paths.length; i += 64) {
-    await Promise.all(
-      paths.slice(i, i + 64).map(async (p) => {
-        const file = join(root, p);
-        const folder = dirname(file);
-        if (!made.has(folder)) {
-          await mkdir(folder, { recursive: true });
-          made.add(folder);
+  if (which.has('file-pg') || (which.has('file-mariadb') && mariadb)) {
+    const root = await mkdtemp(join(tmpdir(), 'djgc-bench-store-'));
+    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    const t = performance.now();
+    writeFileStore(root, data.paths);
+    console.log(`file store written in ${s(performance.now() - t)} s`);
+    const store = { protocol: 'file' as const, location: root };
+    const walk = await best({ kind: 'walk', root });
+    if (postgres && which.has('file-pg')) {
+      const copy = await best({ kind: 'copy', databaseUrl: pgDb });
+      const scan = await best({ kind: 'djgc', mode: 'dry-run', backend: 'postgresql', databaseUrl: pgDb, store });
+      print('file store + PostgreSQL', { name: 'walk', floor: walk }, { name: 'COPY', floor: copy }, scan, undefined);
+    }
+    if (mariadb) {
+      const select = await best({ kind: 'select', serverUrl: mysqlUrl! });
+      const scan = await best({ kind: 'djgc', mode: 'dry-run', backend: 'mysql', databaseUrl: mysqlUrl!, store });
+      print('file store + MariaDB', { name: 'walk', floor: walk }, { name: 'SELECT', floor: select }, scan, undefined);
+    }
+    // Last: the collect moves the orphans away.
+    if (postgres && which.has('file-pg')) {
+      const collect = await runTask({ kind: 'djgc', mode: 'collect', backend: 'postgresql', databaseUrl: pgDb, store });
+      console.log(`file store + PostgreSQL collect: ${s(collect.ms)} s, ${fmt(collect.report!.quarantined)} quarantined, ${fmt(collect.report!.stored / (collect.ms / 1000))} objects/s, peak RSS ${collect.maxRssMiB.toFixed(0)} MiB${collect.report!.errors ? `, ERRORS: ${collect.report!.scan_errors.join('; ')}` : ''}`);
+    }
+  }
+
+  if (which.has('s3-pg')) {
+    if (!awsEndpoint) console.log('\ns3-pg: skipped, DJGC_TEST_AWS_ENDPOINT is not set (run through `npm run bench`)');
+    else {
+      // The emulator sorts the whole bucket for every ListObjectsV2 page, so its listing slows down
+      // with the square of the bucket's size: the S3 figures use a bucket of their own size.
+      const s3Data = s3Objects === objects ? data : dataset(s3Objects);
+      let s3Db = postgres;
+      if (s3Data !== data) {
+        // Every database on the server is read: the larger one goes first.
+        if (postgres) {
+          await postgres.drop();
+          cleanups.splice(cleanups.indexOf(postgresCleanup), 1);
         }
-        await writeFile(file, 'payload!');
-        await utimes(file, OLD, OLD);
-      }),
-    );
-  }
-}
-
-function s3Client(): S3Client {
-  return new S3Client({ endpoint: awsEndpoint!, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-}
-
-async function uploadObjects(client: S3Client, bucket: string, paths: string[]): Promise<void> {
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  const limit = pLimit(48);
-  await Promise.all(paths.map((p) => limit(() => client.send(new PutObjectCommand({ Bucket: bucket, Key: p, Body: 'payload!' })))));
-}
-
-async function dropBucket(client: S3Client, bucket: string): Promise<void> {
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-    const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-    if (keys.length) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
-    token = page.NextContinuationToken;
-  } while (token);
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-}
-
-interface Measured {
-  seconds: number;
-  /** Largest heap still in use right after a full collection: what the run actually holds. */
-  peakLiveHeapMiB: number;
-  peakRssMiB: number;
-}
-
-/** Times `fn`; with `sampleMs`, also samples memory, each sample after a full collection (--expose-gc). */
-async function measure(fn: () => Promise<unknown>, sampleMs?: number): Promise<Measured> {
-  global.gc?.();
-  let peakHeap = 0;
-  let peakRss = 0;
-  const sample = (): void => {
-    global.gc?.();
-    const m = process.memoryUsage();
-    peakHeap = Math.max(peakHeap, m.heapUsed);
-    peakRss = Math.max(peakRss, m.rss);
-  };
-  const timer = sampleMs ? setInterval(sample, sampleMs) : undefined;
-  const start = performance.now();
-  try {
-    await fn();
-  } finally {
-    clearInterval(timer);
-    if (sampleMs) sample();
-  }
-  return { seconds: (performance.now() - start) / 1000, peakLiveHeapMiB: peakHeap / 2 ** 20, peakRssMiB: peakRss / 2 ** 20 };
-}
-
-async function collectRun(database: string, spec: StoreSpec, mode: RunMode, graceHours: number, maxRefsPerShard = 20_000) {
-  const url = new URL(pgUrl);
-  const catalog = await openCatalog({
-    backend: 'postgresql',
-    host: url.hostname,
-    port: Number(url.port || 5432),
-    user: decodeURIComponent(url.username || 'postgres'),
-    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
-    database,
-  });
-  const runs = await mkdtemp(join(tmpdir(), 'djgc-bench-runs-'));
-  const stopTrace = process.env.BENCH_TRACE ? traceSampler() : () => undefined;
-  try {
-    return await runLocally(
-      {
-        catalog,
-        stores: { main: spec },
-        defaultStore: 'main',
-        openStore,
-        rootOf: physicalRoot,
-        folder: new RunFolder(new LocalFolderStorage(runs)),
-        lifecycle: { runTimeoutMinutes: 60, cooldownMinutes: 0, graceFloorHours: 0 },
-        declared: NO_DECLARATIONS,
-        now: () => new Date(),
-        ...(process.env.BENCH_TRACE ? { observe: traceMemory } : {}),
-      },
-      { options: { ...DEFAULT_RUN_OPTIONS, graceHours, mode, maxRefsPerShard } },
-    );
-  } finally {
-    stopTrace();
-    await catalog.close();
-    await rm(runs, { recursive: true, force: true });
-  }
-}
-
-/** BENCH_TRACE=1: the live heap at each phase and shard event, and the most seen since the previous one. */
-let peakSinceEvent = 0;
-function traceSampler(): () => void {
-  const timer = setInterval(() => {
-    global.gc?.();
-    peakSinceEvent = Math.max(peakSinceEvent, process.memoryUsage().heapUsed);
-  }, 100);
-  return () => clearInterval(timer);
-}
-function traceMemory(event: RunEvent): void {
-  if (event.type !== 'phase' && event.type !== 'shard-listed' && event.type !== 'shard-done') return;
-  global.gc?.();
-  const what = event.type === 'phase' ? event.phase : `${event.type} ${event.shard}`;
-  const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
-  console.log(`    ${what.padEnd(40)} live heap ${mib(process.memoryUsage().heapUsed)} MiB, at most ${mib(peakSinceEvent)} MiB since the previous event`);
-  peakSinceEvent = 0;
-}
-
-const row = (cells: (string | number)[]): string => cells.map((c) => String(c).padStart(14)).join('');
-
-async function throughput(kind: 'file' | 's3'): Promise<void> {
-  const { paths, referenced } = dataset(objects);
-  const db = await createDatabase(referenced);
-  const root = await mkdtemp(join(tmpdir(), 'djgc-bench-store-'));
-  const bucket = `djgc-bench-${Date.now()}`;
-  const client = kind === 's3' ? s3Client() : undefined;
-  try {
-    const prepared = await measure(() => (client ? uploadObjects(client, bucket, paths) : writeFiles(root, paths)));
-    const spec =
-      kind === 'file'
-        ? normalizeStore('main', { protocol: 'file', location: root, subfolding: [2, 2] })
-        : normalizeStore('main', { protocol: 's3', endpoint: new URL(awsEndpoint!).host, secure: false, bucket, access_key: 'test', secret_key: 'test', subfolding: [2, 2] });
-    // S3 stamps every upload with the time it happened, so the S3 runs use no grace period.
-    const graceHours = kind === 'file' ? 1 : 0;
-    let scanReport;
-    const scan = await measure(async () => {
-      scanReport = await collectRun(db.name, spec, 'dry-run', graceHours);
-    });
-    let collectReport;
-    const collect = await measure(async () => {
-      collectReport = await collectRun(db.name, spec, 'collect', graceHours);
-    });
-    console.log(`\n${kind} store: ${objects.toLocaleString('en-US')} objects (${paths.length - referenced.length} orphaned), prepared in ${prepared.seconds.toFixed(1)} s`);
-    console.log(row(['phase', 'seconds', 'objects/s', 'orphaned', 'quarantined', 'deleted']));
-    for (const [name, m, r] of [
-      ['scan', scan, scanReport!],
-      ['collect', collect, collectReport!],
-    ] as const) {
-      const report = r as Report;
-      if (report.errors > 0) console.log(`  errors: ${report.scan_errors.join('; ')}`);
-      console.log(row([name, m.seconds.toFixed(2), Math.round(report.stored / m.seconds), report.orphaned, report.quarantined, report.deleted]));
-    }
-  } finally {
-    await db.drop();
-    await rm(root, { recursive: true, force: true });
-    if (client) await dropBucket(client, bucket).catch(() => undefined);
-  }
-}
-
-async function memory(): Promise<void> {
-  console.log('\nMemory of mark + sweep (scan, file store, at most 20 000 references a shard; live heap sampled after a full GC every 250 ms):');
-  console.log(row(['objects', 'seconds', 'live heap MiB', 'peak RSS MiB']));
-  // The generated path lists are dropped before measuring, so the figures are the run's own.
-  const prepare = async (n: number): Promise<{ db: { name: string; drop: () => Promise<void> }; root: string }> => {
-    const { paths, referenced } = dataset(n);
-    const db = await createDatabase(referenced);
-    const root = await mkdtemp(join(tmpdir(), 'djgc-bench-mem-'));
-    await writeFiles(root, paths);
-    return { db, root };
-  };
-  for (const n of memorySizes) {
-    const { db, root } = await prepare(n);
-    try {
-      const spec = normalizeStore('main', { protocol: 'file', location: root, subfolding: [2, 2] });
-      const m = await measure(() => collectRun(db.name, spec, 'dry-run', 1), 250);
-      console.log(row([n, m.seconds.toFixed(2), m.peakLiveHeapMiB.toFixed(1), m.peakRssMiB.toFixed(0)]));
-    } finally {
-      await db.drop();
-      await rm(root, { recursive: true, force: true });
+        s3Db = await createPostgres(pgUrl, s3Data);
+        const created = s3Db;
+        cleanups.push(() => created.drop());
+      }
+      const s3DbUrl = databaseUrl(pgUrl, s3Db!.name);
+      const client = s3Client(awsEndpoint);
+      const bucket = `djgc-bench-${Date.now()}`;
+      const t = performance.now();
+      await uploadObjects(client, awsEndpoint, bucket, s3Data.paths);
+      cleanups.push(() => dropBucket(client, bucket).catch(() => undefined));
+      console.log(`\nS3 bucket of ${fmt(s3Data.objects)} objects written in ${s(performance.now() - t)} s`);
+      const store = { protocol: 's3' as const, endpoint: awsEndpoint, bucket };
+      const list = await best({ kind: 'list', endpoint: awsEndpoint, bucket });
+      const copy = await best({ kind: 'copy', databaseUrl: s3DbUrl });
+      const scan = await best({ kind: 'djgc', mode: 'dry-run', backend: 'postgresql', databaseUrl: s3DbUrl, store });
+      print('S3 (fauxqs) + PostgreSQL', { name: 'ListObjectsV2', floor: list }, { name: 'COPY', floor: copy }, scan, undefined);
     }
   }
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch((e: unknown) => console.error(`cleanup: ${String(e)}`));
 }
-
-const which = new Set((process.env.BENCH ?? 'file,s3,memory').split(','));
-if (which.has('file')) await throughput('file');
-if (which.has('s3')) {
-  if (awsEndpoint) await throughput('s3');
-  else console.log('\ns3: skipped, DJGC_TEST_AWS_ENDPOINT is not set (run through `npm run bench`)');
-}
-if (which.has('memory')) await memory();
+console.log(`\nbenchmark done in ${s(performance.now() - started)} s`);

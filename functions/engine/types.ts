@@ -161,6 +161,11 @@ export interface Catalog {
    */
   references(column: StorageColumn): AsyncIterable<Reference>;
   /**
+   * The same references as `references`, in pages (arrays of any length): a catalog that can read
+   * a column in bulk offers this, and marking then takes a step per page instead of per reference.
+   */
+  referencePages?(column: StorageColumn): AsyncIterable<Reference[]>;
+  /**
    * The references in `column` whose path is one of `paths` (re-check before delete). Same errors
    * as `references`. `inFlight` adds, where the server can show them (MySQL and MariaDB: READ
    * UNCOMMITTED), those in rows written by transactions still open; where it cannot (PostgreSQL),

@@ -1,4 +1,4 @@
-import { constants, type Dirent, type Stats } from 'node:fs';
+import { constants, lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { copyFile, link, lstat, mkdir, readdir, rmdir, stat, unlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -9,7 +9,6 @@ import { planMoves } from './moves.js';
 
 export const PAGE_SIZE = 1000;
 export const MAX_DELETE_BATCH = 1000;
-const STAT_CHUNK = 64;
 const DEFAULT_CONCURRENCY = 32;
 /** `link` errors meaning the filesystem cannot hard-link here (another device, or no hard links at all). */
 const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
@@ -68,15 +67,7 @@ export class FileStore implements ObjectStore {
     const startRel = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     if (!(await this.isRealDirectory(startRel))) return;
 
-    let page: ObjectEntry[] = [];
-    for await (const entry of this.walk(startRel, prefix, options.startAfter)) {
-      page.push(entry);
-      if (page.length === PAGE_SIZE) {
-        yield page;
-        page = [];
-      }
-    }
-    if (page.length > 0) yield page;
+    yield* this.walk(startRel, prefix, options.startAfter);
   }
 
   async deleteBatch(paths: string[]): Promise<DeleteOutcome> {
@@ -345,75 +336,92 @@ export class FileStore implements ObjectStore {
     return true;
   }
 
-  private async *walk(dirRel: string, prefix: string, startAfter: string | undefined): AsyncGenerator<ObjectEntry> {
-    const entries = await this.readDirectory(dirRel);
-    if (!entries) return;
-
-    let files: string[] = [];
-    for (const entry of entries) {
-      const rel = dirRel + entry.name;
+  /**
+   * The walk in byte order of the paths, synchronous within a page: directories are read and
+   * files lstat'ed with the blocking calls, a page at a time, so the event loop gets a turn per
+   * page and not a promise per file. Errors other than an entry vanishing meanwhile are thrown.
+   */
+  private *walk(startRel: string, prefix: string, startAfter: string | undefined): Generator<ObjectEntry[]> {
+    const first = this.readDirectory(startRel);
+    if (!first) return;
+    const stack: Frame[] = [{ dirRel: startRel, entries: first, next: 0 }];
+    let page: ObjectEntry[] = [];
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      if (frame.next === frame.entries.length) {
+        stack.pop();
+        continue;
+      }
+      const entry = frame.entries[frame.next++]!;
+      const rel = frame.dirRel + entry.name;
       if (entry.isDirectory) {
         const dir = rel + '/';
         if (!dir.startsWith(prefix) && !prefix.startsWith(dir)) continue;
         if (startAfter !== undefined && compareBytes(dir, startAfter) <= 0 && !startAfter.startsWith(dir)) continue;
-        yield* this.statFiles(files);
-        files = [];
-        yield* this.walk(dir, prefix, startAfter);
-      } else {
-        if (!rel.startsWith(prefix)) continue;
-        if (startAfter !== undefined && compareBytes(rel, startAfter) <= 0) continue;
-        files.push(rel);
-        if (files.length === STAT_CHUNK) {
-          yield* this.statFiles(files);
-          files = [];
-        }
+        const entries = this.readDirectory(dir);
+        if (entries) stack.push({ dirRel: dir, entries, next: 0 });
+        continue;
+      }
+      if (!rel.startsWith(prefix)) continue;
+      if (startAfter !== undefined && compareBytes(rel, startAfter) <= 0) continue;
+      const stats = lstatSync(this.root + '/' + rel, { throwIfNoEntry: false });
+      if (!stats?.isFile()) continue;
+      page.push({ path: rel, size: stats.size, lastModified: stats.mtime });
+      if (page.length === PAGE_SIZE) {
+        yield page;
+        page = [];
       }
     }
-    yield* this.statFiles(files);
+    if (page.length > 0) yield page;
   }
 
   /** One directory's entries, sorted in byte order of the paths they lead to; undefined if it vanished. */
-  private async readDirectory(dirRel: string): Promise<WalkEntry[] | undefined> {
-    let dirents: Dirent<Buffer>[];
+  private readDirectory(dirRel: string): WalkEntry[] | undefined {
+    const absolute = join(this.root, dirRel);
+    let named: Dirent[];
     try {
-      dirents = await readdir(join(this.root, dirRel), { withFileTypes: true, encoding: 'buffer' });
+      named = readdirSync(absolute, { withFileTypes: true });
     } catch (error) {
       if (dirRel !== '' && errorCode(error) === 'ENOENT') return undefined;
       throw error;
     }
     const entries: (WalkEntry & { key: string })[] = [];
-    for (const dirent of dirents) {
+    const add = (name: string, dirent: Dirent | Dirent<Buffer>): void => {
       const isDirectory = dirent.isDirectory();
-      if (!isDirectory && !dirent.isFile()) continue;
-      let name: string;
-      try {
-        name = utf8.decode(dirent.name);
-      } catch {
-        continue;
-      }
+      if (!isDirectory && !dirent.isFile()) return;
       entries.push({ name, isDirectory, key: isDirectory ? name + '/' : name });
+    };
+    // Names read as UTF-8 (the cheaper call); a name that is not valid UTF-8 reads with U+FFFD in
+    // it, and only then is the folder read again as bytes, to skip exactly the names that are not.
+    if (!named.some((dirent) => dirent.name.includes('\uFFFD'))) {
+      for (const dirent of named) add(dirent.name, dirent);
+    } else {
+      let dirents: Dirent<Buffer>[];
+      try {
+        dirents = readdirSync(absolute, { withFileTypes: true, encoding: 'buffer' });
+      } catch (error) {
+        if (dirRel !== '' && errorCode(error) === 'ENOENT') return undefined;
+        throw error;
+      }
+      for (const dirent of dirents) {
+        let name: string;
+        try {
+          name = utf8.decode(dirent.name);
+        } catch {
+          continue;
+        }
+        add(name, dirent);
+      }
     }
     entries.sort((a, b) => compareBytes(a.key, b.key));
     return entries;
   }
+}
 
-  private async *statFiles(rels: string[]): AsyncGenerator<ObjectEntry> {
-    if (rels.length === 0) return;
-    const stats = await Promise.all(
-      rels.map(async (rel) => {
-        try {
-          return await lstat(join(this.root, rel));
-        } catch (error) {
-          if (errorCode(error) === 'ENOENT') return undefined;
-          throw error;
-        }
-      }),
-    );
-    for (let i = 0; i < rels.length; i++) {
-      const s = stats[i];
-      if (s?.isFile()) yield { path: rels[i]!, size: s.size, lastModified: s.mtime };
-    }
-  }
+interface Frame {
+  dirRel: string;
+  entries: WalkEntry[];
+  next: number;
 }
 
 type DirectoryState = 'directory' | 'missing' | 'not-a-directory';

@@ -8,6 +8,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   S3Client,
   UploadPartCopyCommand,
   type CompletedPart,
@@ -180,40 +181,53 @@ export class S3Store implements ObjectStore {
     return this.limit.state();
   }
 
+  /**
+   * Pages of the listing, each next page requested as soon as the previous one has arrived, so
+   * that the request is under way while the caller decides the page it has (the SDK's own retry
+   * policy applies to each request). A request started for a caller that stops early is let go.
+   */
   async *list(prefix: string, options: { startAfter?: string } = {}): AsyncIterable<ObjectEntry[]> {
-    let continuationToken: string | undefined;
-    let first = true;
-    do {
-      const request = new ListObjectsV2Command({
-        Bucket: this.bucket,
-        Prefix: this.base + prefix,
-        MaxKeys: 1000,
-        ContinuationToken: continuationToken,
-        StartAfter: first && options.startAfter !== undefined ? this.base + options.startAfter : undefined,
-      });
-      first = false;
-      let response;
-      try {
-        response = await this.client.send(request);
-      } catch (error) {
-        throw this.listError(prefix, error);
-      }
-      const page: ObjectEntry[] = [];
-      for (const object of response.Contents ?? []) {
-        if (object.Key === undefined || object.Size === undefined || object.LastModified === undefined) {
-          throw new Error(`Listing ${this.description}/${prefix} returned an entry without Key, Size or LastModified (${JSON.stringify(object)}); the S3 endpoint is not behaving like S3.`);
-        }
-        if (!object.Key.startsWith(this.base)) {
-          throw new Error(`Listing ${this.description}/${prefix} returned key "${object.Key}" outside the store's location; the S3 endpoint is not honouring Prefix.`);
-        }
-        page.push({ path: object.Key.slice(this.base.length), size: object.Size, lastModified: object.LastModified });
-      }
-      if (page.length > 0) yield page;
-      continuationToken = response.IsTruncated ? response.NextContinuationToken : undefined;
+    const request = (continuationToken: string | undefined, first: boolean): Promise<ListObjectsV2CommandOutput> => {
+      const sent = this.client
+        .send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.base + prefix,
+            MaxKeys: 1000,
+            ContinuationToken: continuationToken,
+            StartAfter: first && options.startAfter !== undefined ? this.base + options.startAfter : undefined,
+          }),
+        )
+        .catch((error: unknown) => {
+          throw this.listError(prefix, error);
+        });
+      // Awaited below; this only keeps a request nobody waits for any more from being an unhandled rejection.
+      sent.catch(() => undefined);
+      return sent;
+    };
+    let next: Promise<ListObjectsV2CommandOutput> | undefined = request(undefined, true);
+    while (next) {
+      const response: ListObjectsV2CommandOutput = await next;
+      const continuationToken = response.IsTruncated ? response.NextContinuationToken : undefined;
       if (response.IsTruncated && !continuationToken) {
         throw new Error(`Listing ${this.description}/${prefix} was truncated without a continuation token; cannot list the rest safely.`);
       }
-    } while (continuationToken);
+      next = continuationToken ? request(continuationToken, false) : undefined;
+      const contents = response.Contents ?? [];
+      const page: ObjectEntry[] = new Array(contents.length);
+      const base = this.base;
+      for (let i = 0; i < contents.length; i++) {
+        const object = contents[i]!;
+        if (object.Key === undefined || object.Size === undefined || object.LastModified === undefined) {
+          throw new Error(`Listing ${this.description}/${prefix} returned an entry without Key, Size or LastModified (${JSON.stringify(object)}); the S3 endpoint is not behaving like S3.`);
+        }
+        if (!object.Key.startsWith(base)) {
+          throw new Error(`Listing ${this.description}/${prefix} returned key "${object.Key}" outside the store's location; the S3 endpoint is not honouring Prefix.`);
+        }
+        page[i] = { path: base === '' ? object.Key : object.Key.slice(base.length), size: object.Size, lastModified: object.LastModified };
+      }
+      if (page.length > 0) yield page;
+    }
   }
 
   async deleteBatch(paths: string[]): Promise<DeleteOutcome> {

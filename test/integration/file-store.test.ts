@@ -41,6 +41,17 @@ async function paths(prefix = '', startAfter?: string): Promise<string[]> {
 const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 describe('FileStore.list', () => {
+  it('skips names that are not valid UTF-8, and lists a valid name holding U+FFFD beside them', async () => {
+    put('d/a');
+    put('d/\uFFFD.bin');
+    put('d/z');
+    // The byte 0xff never occurs in UTF-8: no reference can name this file.
+    writeFileSync(Buffer.concat([Buffer.from(join(root, 'd/')), Buffer.from([0x62, 0xff, 0x2e, 0x62, 0x69, 0x6e])]), 'x');
+    mkdirSync(Buffer.concat([Buffer.from(join(root, 'e')), Buffer.from([0xfe])]));
+    writeFileSync(Buffer.concat([Buffer.from(join(root, 'e')), Buffer.from([0xfe]), Buffer.from('/inside')]), 'x');
+    expect(await paths()).toEqual(['d/a', 'd/z', 'd/\uFFFD.bin']);
+  });
+
   it('lists regular files in byte order of the full path, with size and mtime', async () => {
     const names = [
       'a/x',

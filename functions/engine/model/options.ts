@@ -34,7 +34,10 @@ export interface RunOptions {
   /** A run that reads fewer references than this fraction of the previous run of the same scope removes nothing. 0: no limit. */
   minReferenceRatio: number;
   legacyRootLayout: boolean;
-  /** A shard holds at most about this many references in memory. */
+  /**
+   * A shard holds at most about this many references in memory; at most `concurrency` shards are
+   * swept at once, so a run's memory stays the same however large the store (about 5 MiB per 50 000).
+   */
   maxRefsPerShard: number;
   /** Columns read and shards swept at the same time. */
   concurrency: number;
@@ -50,7 +53,7 @@ export const DEFAULT_RUN_OPTIONS: RunOptions = {
   maxOrphanFraction: 0.9,
   minReferenceRatio: 0.5,
   legacyRootLayout: false,
-  maxRefsPerShard: 100_000,
+  maxRefsPerShard: 50_000,
   concurrency: 4,
 };
 

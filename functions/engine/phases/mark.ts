@@ -10,6 +10,8 @@ import { ConfigurationError, describeError } from '../model/errors.js';
 import type { RunObserver } from '../model/events.js';
 
 const SAMPLE_SIZE = 1024;
+const SPILL_CHUNK = 1 << 16;
+const NO_GROUPS: GroupRefs[] = [];
 
 /** The mark outgrew the local disk it may spill to: the run stops, naming the numbers, before the disk is full. */
 export class SpillLimitError extends ConfigurationError {}
@@ -66,19 +68,29 @@ export async function mark(
     if (!list) schemaGroupsOfRoot.set(refs.group.root, (list = []));
     list.push(refs);
   }
-  const layouts = new Map(scope.roots.map((r) => [r.root, { layout: scope.layout(r), store: r.store }]));
 
   const result: MarkResult = { groups: [...byKey.values()], columns: [], outsideScope: 0, foreign: 0, errors: [], foreignErrors: [] };
 
-  const route = async (root: string, path: string): Promise<void> => {
-    const target = layouts.get(root);
-    const targets = target ? groupsForPath(path, target.layout, target.store, byKey, schemaGroupsOfRoot.get(root) ?? []) : [];
+  // Spill lines are gathered per group and written in chunks: a stream write per reference costs more than reading it.
+  const pending = new Map<string, string>([...byKey.keys()].map((key) => [key, '']));
+  const flush = async (all: boolean): Promise<void> => {
+    for (const [key, text] of pending) {
+      if (text.length === 0 || (!all && text.length < SPILL_CHUNK)) continue;
+      pending.set(key, '');
+      const out = writers.get(key)!;
+      if (!out.write(text)) await once(out, 'drain');
+    }
+  };
+  const targetsOf = new Map(scope.roots.map((r) => [r.root, new TargetCache(scope.layout(r), r.store, byKey, schemaGroupsOfRoot.get(r.root) ?? [])]));
+
+  const route = (root: string, path: string): void => {
+    const targets = targetsOf.get(root)?.groupsFor(path) ?? NO_GROUPS;
     if (targets.length === 0) {
       result.outsideScope++;
       return;
     }
-    const line = JSON.stringify(path);
-    spilled += (line.length + 1) * targets.length;
+    const line = `${JSON.stringify(path)}\n`;
+    spilled += line.length * targets.length;
     routed += targets.length;
     if (spillLimitBytes !== undefined && spilled > spillLimitBytes) {
       throw new SpillLimitError(
@@ -94,8 +106,8 @@ export async function mark(
         const j = Math.floor(Math.random() * refs.count);
         if (j < SAMPLE_SIZE) refs.sample[j] = path;
       }
-      const out = writers.get(refs.group.key)!;
-      if (!out.write(`${line}\n`)) await once(out, 'drain');
+      const key = refs.group.key;
+      pending.set(key, pending.get(key)! + line);
     }
   };
 
@@ -103,13 +115,15 @@ export async function mark(
     const name = columnName(column);
     const summary: ColumnSummary = { column: name, codec: column.codec, store: column.store, references: 0 };
     try {
-      for await (const ref of catalog.references(column)) {
-        summary.references++;
-        const refRoots = scope.rootsOf(ref.store, column);
-        if (refRoots.length === 0) result.foreign++;
-        for (const root of refRoots) {
-          await route(root, ref.path);
+      const pages = catalog.referencePages ? catalog.referencePages(column) : onePerPage(catalog.references(column));
+      for await (const page of pages) {
+        for (const ref of page) {
+          summary.references++;
+          const refRoots = scope.rootsOf(ref.store, column);
+          if (refRoots.length === 0) result.foreign++;
+          for (const root of refRoots) route(root, ref.path);
         }
+        await flush(false);
       }
       observe({ type: 'column-read', column: name, references: summary.references });
     } catch (error) {
@@ -130,6 +144,7 @@ export async function mark(
   const limit = pLimit(Math.max(1, concurrency));
   try {
     await Promise.all(columns.map((column) => limit(() => readColumn(column))));
+    await flush(true);
   } finally {
     await Promise.all(
       [...writers.values()].map(async (out) => {
@@ -144,31 +159,56 @@ export async function mark(
 
 const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
-/** The groups whose objects a reference path can cover. */
-function groupsForPath(
-  path: string,
-  layout: Layout,
-  store: string,
-  byKey: Map<string, GroupRefs>,
-  schemaGroups: GroupRefs[],
-): GroupRefs[] {
-  const hashHead = `${layout.hashPrefix}/`;
-  if (path.startsWith(hashHead)) {
-    const schema = path.slice(hashHead.length).split('/')[0];
-    const refs = schema ? byKey.get(groupKey(store, 'hash', schema)) : undefined;
-    return refs ? [refs] : [];
+async function* onePerPage<T>(items: AsyncIterable<T>): AsyncIterable<T[]> {
+  for await (const item of items) yield [item];
+}
+
+/** The groups whose objects a reference path can cover, on one root; the groups of each schema looked up once. */
+class TargetCache {
+  private readonly hashHead: string;
+  private readonly schemaHead: string;
+  private readonly hashGroups = new Map<string, GroupRefs[]>();
+  private readonly schemaGroupsOf = new Map<string, GroupRefs[]>();
+
+  constructor(
+    private readonly layout: Layout,
+    private readonly store: string,
+    private readonly byKey: Map<string, GroupRefs>,
+    private readonly schemaGroups: GroupRefs[],
+  ) {
+    this.hashHead = `${layout.hashPrefix}/`;
+    this.schemaHead = `${layout.schemaPrefix}/`;
   }
-  let rest: string;
-  if (layout.legacyRootLayout) rest = path;
-  else if (path.startsWith(`${layout.schemaPrefix}/`)) rest = path.slice(layout.schemaPrefix.length + 1);
-  else if (path === layout.schemaPrefix) rest = '';
-  else return [];
-  const segments = rest.split('/').filter((s) => s.length > 0);
-  const schema = segments.find((s) => !s.includes('='));
-  // A reference above the schema level (e.g. a partition folder) covers every schema below it.
-  if (schema === undefined) return layout.legacyRootLayout ? [] : schemaGroups;
-  const own = byKey.get(groupKey(store, 'schema', schema));
-  if (own) return [own];
-  const partitioned = byKey.get(groupKey(store, 'schema', '*'));
-  return partitioned?.group.schemas.includes(schema) ? [partitioned] : [];
+
+  groupsFor(path: string): GroupRefs[] {
+    const { layout } = this;
+    if (path.startsWith(this.hashHead)) {
+      const slash = path.indexOf('/', this.hashHead.length);
+      const schema = path.slice(this.hashHead.length, slash === -1 ? undefined : slash);
+      if (!schema) return NO_GROUPS;
+      let groups = this.hashGroups.get(schema);
+      if (!groups) {
+        const refs = this.byKey.get(groupKey(this.store, 'hash', schema));
+        this.hashGroups.set(schema, (groups = refs ? [refs] : NO_GROUPS));
+      }
+      return groups;
+    }
+    let rest: string;
+    if (layout.legacyRootLayout) rest = path;
+    else if (path.startsWith(this.schemaHead)) rest = path.slice(this.schemaHead.length);
+    else if (path === layout.schemaPrefix) rest = '';
+    else return NO_GROUPS;
+    const segments = rest.split('/').filter((s) => s.length > 0);
+    const schema = segments.find((s) => !s.includes('='));
+    // A reference above the schema level (e.g. a partition folder) covers every schema below it.
+    if (schema === undefined) return layout.legacyRootLayout ? NO_GROUPS : this.schemaGroups;
+    let groups = this.schemaGroupsOf.get(schema);
+    if (!groups) {
+      const own = this.byKey.get(groupKey(this.store, 'schema', schema));
+      const partitioned = this.byKey.get(groupKey(this.store, 'schema', '*'));
+      groups = own ? [own] : partitioned?.group.schemas.includes(schema) ? [partitioned] : NO_GROUPS;
+      this.schemaGroupsOf.set(schema, groups);
+    }
+    return groups;
+  }
 }

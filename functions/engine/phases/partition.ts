@@ -20,12 +20,26 @@ export async function partition(marked: MarkResult, maxRefsPerShard: number, fol
 
 async function* filterLines(spill: string, shard: ShardPlan): AsyncIterable<string> {
   for await (const line of readLinesFrom(spill)) {
-    if (referenceInShard(JSON.parse(line) as string, shard)) yield line;
+    if (referenceInShard(pathOfLine(line), shard)) yield line;
   }
 }
 
 export async function loadShardReferences(folder: RunFolder, runId: string, shardId: string): Promise<Set<string>> {
   const references = new Set<string>();
-  for await (const line of folder.readRefs(runId, shardId)) references.add(JSON.parse(line) as string);
+  for await (const line of folder.readRefs(runId, shardId)) references.add(pathOfLine(line));
   return references;
+}
+
+/**
+ * A reference line is a JSON string. Without a backslash it holds no escape, so its text between
+ * the quotes is the path itself; anything else is parsed, and must be a string.
+ */
+export function pathOfLine(line: string): string {
+  if (line.length >= 2 && line.charCodeAt(0) === 34 && line.charCodeAt(line.length - 1) === 34 && !line.includes('\\')) {
+    const inner = line.slice(1, -1);
+    if (!inner.includes('"')) return inner;
+  }
+  const value = JSON.parse(line) as unknown;
+  if (typeof value !== 'string') throw new Error(`a reference line is not a JSON string: ${line.slice(0, 80)}`);
+  return value;
 }

@@ -31,7 +31,15 @@ export function parseQuarantinePath(key: string): { runId: string; path: string 
 
 /** A listed key that names no object path djgc could ever reference: empty or `.`/`..` segments. */
 export function isCanonicalKey(path: string): boolean {
-  return path.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+  let start = 0;
+  for (;;) {
+    const end = path.indexOf('/', start);
+    const length = (end === -1 ? path.length : end) - start;
+    // Empty, `.` or `..`.
+    if (length === 0 || (length <= 2 && path.charCodeAt(start) === 46 && (length === 1 || path.charCodeAt(start + 1) === 46))) return false;
+    if (end === -1) return true;
+    start = end + 1;
+  }
 }
 
 const HASH_NAME = /^[a-z2-7]{26}$/;
@@ -122,8 +130,12 @@ export function coveringCandidates(path: string): string[] {
 
 /** Hash objects are covered only by their exact path; schema objects by the coverage rule of spec §4. */
 export function isCovered(path: string, section: Section, references: ReadonlySet<string>): boolean {
-  if (section === 'hash') return references.has(path);
-  return coveringCandidates(path).some((candidate) => references.has(candidate));
+  if (section === 'hash' || references.has(path)) return references.has(path);
+  // The candidates of `coveringCandidates`, without building their list.
+  for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) {
+    if (references.has(path.slice(0, i))) return true;
+  }
+  return path.endsWith(MANIFEST) && path.length > MANIFEST.length && references.has(path.slice(0, -MANIFEST.length));
 }
 
 export function trimSlashes(value: string): string {

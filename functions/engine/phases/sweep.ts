@@ -75,7 +75,6 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
   }
   let parts = checkpoint?.parts ?? 0;
   const startAfter = checkpoint?.cursor ?? shard.after;
-  const count = counter(result);
   const rules = {
     section: shard.section,
     layout: ctx.layout,
@@ -83,6 +82,17 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
     references,
     graceCutoffMs: ctx.now() - hoursToMs(ctx.graceHours),
   };
+
+  // Each (schema, table)'s two tallies (the shard's totals and the table's) are looked up once, not per object.
+  const tallies = new Map<string, Map<string, Tally>>();
+  const tallyOf = (schema: string, table: string): Tally => {
+    let tables = tallies.get(schema);
+    if (!tables) tallies.set(schema, (tables = new Map()));
+    let tally = tables.get(table);
+    if (!tally) tables.set(table, (tally = ((result.breakdown[schema] ??= {})[table] ??= emptyTally())));
+    return tally;
+  };
+  const totals = result.totals;
 
   let found: string[] = [];
   let pages = 0;
@@ -101,19 +111,24 @@ export async function listShard(ctx: SweepContext, references: ReadonlySet<strin
           result.outsideScope++;
           continue;
         }
-        const { schema, table } = decided;
-        count(schema, table, (t) => {
-          t.stored++;
-          t.storedBytes += entry.size;
-          if (decided.fate === 'referenced') t.referenced++;
-          else if (decided.fate === 'protected') t.protected++;
-          else {
-            t.orphaned++;
-            t.orphanedBytes += entry.size;
-          }
-        });
-        if (decided.fate === 'orphaned') {
-          const orphan: Orphan = { path: entry.path, size: entry.size, lastModified: entry.lastModified.toISOString(), schema, table };
+        const table = tallyOf(decided.schema, decided.table);
+        const size = entry.size;
+        totals.stored++;
+        table.stored++;
+        totals.storedBytes += size;
+        table.storedBytes += size;
+        if (decided.fate === 'referenced') {
+          totals.referenced++;
+          table.referenced++;
+        } else if (decided.fate === 'protected') {
+          totals.protected++;
+          table.protected++;
+        } else {
+          totals.orphaned++;
+          table.orphaned++;
+          totals.orphanedBytes += size;
+          table.orphanedBytes += size;
+          const orphan: Orphan = { path: entry.path, size, lastModified: entry.lastModified.toISOString(), schema: decided.schema, table: decided.table };
           found.push(JSON.stringify(orphan));
         }
       }
