@@ -329,6 +329,39 @@ describe('1b. a writer that commits during the last re-check (PostgreSQL)', () =
   });
 });
 
+describe('1c. a writer that found the object while its batch was being moved', () => {
+  it('Given an orphaned hash object, When a writer re-uses it after the last look and commits its row while the batch moves to quarantine, Then the object is put back at its path right after the move and counted as saved', async () => {
+    const w = new DataJointWriter(dir);
+    await table(sql, 'lab', 't', { h: ':<blob@main>:' });
+    const reused = await w.hashObject('lab', 'deduplicated content, found during the move', OLD);
+    let wrote = false;
+    const racing = (spec: StoreSpec): ObjectStore => {
+      const real = recording(spec);
+      return new Proxy(real, {
+        get(target, prop) {
+          if (prop === 'moveBatch') {
+            return async (moves: { from: string; to: string }[], options?: MoveOptions) => {
+              const outcome = await target.moveBatch(moves, options);
+              // The writer looked the object up after djgc's last look, before it moved, and commits its row now.
+              if (!wrote && moves.some((m) => m.from === pathOf(reused))) {
+                wrote = true;
+                await insert(sql, 'lab', 't', 1, { h: reused });
+              }
+              return outcome;
+            };
+          }
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    };
+    const { report } = await collect({ catalog, stores: store(), openStore: racing }, { removal: 'quarantine' });
+    expect(wrote).toBe(true);
+    expect(await filesBelow(dir)).toContain(pathOf(reused));
+    expect(report).toMatchObject({ orphaned: 1, saved_by_recheck: 1, quarantined: 0 });
+  });
+});
+
 describe('2. a table created after the plan', () => {
   it('Given an orphaned hash object, When a new schema’s table with a storage column and a row referencing the object appear after the shards are planned, Then the re-check finds the row and the object survives', async () => {
     const w = new DataJointWriter(dir);

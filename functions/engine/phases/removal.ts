@@ -213,12 +213,14 @@ async function quarantine(ctx: RemovalContext, n: number, candidates: Orphan[], 
     () => ctx.store.moveBatch(candidates.map((o) => ({ from: o.path, to: quarantinePath(ctx.runId, o.path) })), { lastLook: look }),
     ctx.shard.id,
   );
+  const back = await putBackReferenced(ctx, outcome.moved, byPath, row);
   const at = ctx.now().toISOString();
   // Taken after the move: a writer that saw the object just before it moved is among these, and the purge waits for it.
   const open = await ctx.transactions.open().catch((): TransactionSnapshot => ({ visible: false, ids: [] }));
   const record: QuarantineRecord = { at, openTransactions: { visible: open.visible, ids: open.ids }, moves: [] };
   let bytes = 0;
-  for (const move of outcome.moved) {
+  const kept = outcome.moved.filter((m) => !back.has(m.from));
+  for (const move of kept) {
     const o = byPath.get(move.from);
     if (!o) continue;
     record.moves.push({ path: o.path, to: move.to, size: o.size, schema: o.schema, table: o.table });
@@ -233,8 +235,27 @@ async function quarantine(ctx: RemovalContext, n: number, candidates: Orphan[], 
     if (journal.errors.length < MAX_LISTED_ERRORS) journal.errors.push(`could not quarantine ${failure.from}: ${failure.code} ${failure.message}`);
   }
   if (record.moves.length > 0) await ctx.folder.writeQuarantineRecord(ctx.runId, ctx.shard.id, n, record);
-  ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: outcome.moved.map((m) => m.from), bytes, how: 'quarantined' });
-  return outcome.moved.map((m) => byPath.get(m.from)!);
+  ctx.observe({ type: 'deleted', shard: ctx.shard.id, paths: kept.map((m) => m.from), bytes, how: 'quarantined' });
+  return kept.map((m) => byPath.get(m.from)!);
+}
+
+/**
+ * Right after a move, one more re-check (rows in flight included where the server shows them):
+ * a writer that found an object present after the last look, while its batch was being moved,
+ * and has written its row since, gets the object back at once instead of at the next purge.
+ * Returns the paths put back, counted as saved; anything that fails here stays quarantined, and
+ * the purge's own re-check restores it.
+ */
+async function putBackReferenced(ctx: RemovalContext, moved: { from: string; to: string }[], byPath: Map<string, Orphan>, row: (o: Orphan) => Tally): Promise<Set<string>> {
+  if (moved.length === 0) return new Set();
+  const present = await ctx.recheck(moved.map((m) => m.from), { inFlight: true }).catch(() => new Set<string>());
+  const referenced = moved.filter((m) => fateAtRemoval(m.from, ctx.shard.section, present) === 'saved');
+  if (referenced.length === 0) return new Set();
+  const outcome = await ctx.store.moveBatch(referenced.map((m) => ({ from: m.to, to: m.from }))).catch(() => ({ moved: [], failed: [] }));
+  const back = new Set(outcome.moved.map((m) => m.to));
+  for (const path of back) row(byPath.get(path)!).saved++;
+  if (back.size > 0) ctx.observe({ type: 'saved', shard: ctx.shard.id, paths: [...back] });
+  return back;
 }
 
 async function deleteAtOnce(ctx: RemovalContext, doomed: Orphan[], row: (o: Orphan) => Tally, journal: BatchJournal): Promise<void> {
