@@ -255,9 +255,13 @@ export class PostgresCatalog implements Catalog {
    */
   async writeHorizon(): Promise<WriteHorizon | null> {
     this.assertOpen();
-    const locks = await this.pool.query<{ ok: boolean }>("SELECT has_table_privilege('pg_catalog.pg_locks', 'SELECT') AS ok");
-    if (!locks.rows[0]?.ok) return null;
-    const writers = new Set((await this.pool.query<{ id: string }>(STORAGE_WRITERS_SQL)).rows.map((row) => row.id));
+    let writers: Set<string>;
+    try {
+      writers = new Set((await this.pool.query<{ id: string }>(STORAGE_WRITERS_SQL)).rows.map((row) => row.id));
+    } catch (error) {
+      if ((error as { code?: string }).code === '42501') return null;
+      throw error;
+    }
     for (const database of await this.otherDatabases()) {
       // One this role may not connect to fails the re-check's discovery, naming it.
       if (!database.can_connect) continue;
